@@ -1,0 +1,1 @@
+"""Input pipelines: video sources decoded and batched with tf.data."""

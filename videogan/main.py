@@ -1,0 +1,58 @@
+r"""Command-line entry point: parses flags and calls the library.
+
+  python -m videogan.main --config configs/moving_mnist.py --workdir /tmp/mmnist
+  python -m videogan.main --config configs/moving_mnist.py --workdir /tmp/mmnist --mode sample
+
+Override any config value with `--config.KEY=VALUE` (e.g. `--config.batch_size=32`);
+unknown keys are rejected.
+"""
+
+import logging as std_logging
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Path to a config file (optionally `path:variant`).", lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples.")
+flags.DEFINE_enum("mode", "train", ["train", "sample"], "train: train (resuming if possible); sample: write clips from the latest checkpoint.")
+flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default WORKDIR/sample_output).")
+flags.DEFINE_integer("step", None, "--mode sample: checkpoint step to load (default: the latest).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+class _QuietLibraries(std_logging.Filter):
+  """Keeps warnings and errors of chatty libraries (Orbax logs each save phase at INFO)."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return record.levelno >= std_logging.WARNING or not any(f"/{lib}/" in record.pathname for lib in ("orbax", "jax"))
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  # Imported here so `--help` is fast and TF never claims an accelerator.
+  import tensorflow as tf
+
+  tf.config.set_visible_devices([], "GPU")
+
+
+  from videogan import config_validation, sample, train
+
+  config = FLAGS.config
+  try:
+    config_validation.validate(config)
+    if FLAGS.mode == "train":
+      train.train_and_evaluate(config, FLAGS.workdir)
+    else:
+      for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step):
+        logging.info("Wrote %s", path)
+  except (config_validation.ConfigError, FileNotFoundError, train.NonFiniteLossError) as e:
+    logging.error("%s", e)
+    sys.exit(f"videogan: error: {e}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,1 @@
+"""Flax Linen models: generator, discriminator and their layers."""

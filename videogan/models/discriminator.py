@@ -1,0 +1,61 @@
+"""DVD-GAN-style dual discriminator (Clark et al., 2019).
+
+* `spatial_disc` judges `k` frames sampled at random from each clip, each on its
+  own, at full resolution: is every frame a plausible image?
+* `temporal_disc` judges the whole clip, spatially downsampled 2x, with (2+1)D
+  convs: is the motion plausible?
+
+The GAN loss is applied to each head's logits and the two losses are summed.
+Spectral normalisation (Miyato et al., 2018) on every layer is optional; its
+power-iteration vectors live in the "batch_stats" collection.
+"""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from videogan.models import layers
+
+
+class Discriminator(nn.Module):
+  """Clip -> `{"spatial": [batch, k], "temporal": [batch]}` real/fake logits.
+
+  Attributes:
+    spatial_widths: channels of the stride-2 frame convs.
+    temporal_widths: channels of the stride-2 (2+1)D convs on the half-size clip.
+    spectral_norm: wrap every layer in `nn.SpectralNorm`.
+    impl: video conv implementation, see `layers`.
+  """
+
+  spatial_widths: Sequence[int] = (32, 64, 128, 256)
+  temporal_widths: Sequence[int] = (32, 64, 128, 256)
+  spectral_norm: bool = True
+  impl: layers.Impl = "fold"
+
+  def _apply(self, layer: nn.Module, x: jax.Array, update_stats: bool) -> jax.Array:
+    if self.spectral_norm:
+      return nn.SpectralNorm(layer)(x, update_stats=update_stats)
+    return layer(x)
+
+  @nn.compact
+  def __call__(self, video: jax.Array, frame_idx: jax.Array, update_stats: bool = False) -> dict[str, jax.Array]:
+    """Scores `video` [B, T, H, W, C]; `frame_idx` int [B, k] picks the frames for `spatial_disc`."""
+    b = video.shape[0]
+
+    # spatial_disc: per-frame 2-D convs on the k sampled frames.
+    x = jnp.take_along_axis(video, frame_idx[:, :, None, None, None], axis=1)
+    for i, width in enumerate(self.spatial_widths):
+      conv = layers.SpatialConv(width, kernel=4, stride=2, impl=self.impl, name=f"spatial{i}")
+      x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
+    spatial = self._apply(nn.Dense(1, name="spatial_logit"), x.reshape(*x.shape[:2], -1), update_stats)
+
+    # temporal_disc: (2+1)D convs striding over space and time on the half-size clip.
+    x = layers.avg_pool_spatial(video)
+    for i, width in enumerate(self.temporal_widths):
+      conv = layers.VideoConv(width, kernel=4, stride=2, temporal_stride=2 if x.shape[1] > 1 else 1, impl=self.impl, name=f"temporal{i}")
+      x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
+    temporal = self._apply(nn.Dense(1, name="temporal_logit"), x.reshape(b, -1), update_stats)
+
+    return {"spatial": spatial[..., 0], "temporal": temporal[..., 0]}

@@ -1,0 +1,72 @@
+"""The generator/discriminator pair and the randomness they consume."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from videogan.models import discriminator as discriminator_lib
+from videogan.models import generator as generator_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoGAN:
+  """Modules plus the shapes of their inputs; holds no parameters."""
+
+  generator: generator_lib.Generator
+  discriminator: discriminator_lib.Discriminator
+  clip_len: int
+  image_size: int
+  channels: int
+  content_dim: int
+  motion_noise_dim: int
+  spatial_frames: int
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> "VideoGAN":
+    g, d = config.model.generator, config.model.discriminator
+    return cls(
+        generator=generator_lib.Generator(
+            widths=tuple(g.widths),
+            out_channels=config.data.channels,
+            motion_dim=g.motion_dim,
+            temporal_kernel=g.temporal_kernel,
+            impl=config.model.conv_impl,
+        ),
+        discriminator=discriminator_lib.Discriminator(
+            spatial_widths=tuple(d.spatial_widths),
+            temporal_widths=tuple(d.temporal_widths),
+            spectral_norm=d.spectral_norm,
+            impl=config.model.conv_impl,
+        ),
+        clip_len=config.data.clip_len,
+        image_size=config.data.image_size,
+        channels=config.data.channels,
+        content_dim=g.content_dim,
+        motion_noise_dim=g.motion_noise_dim,
+        spatial_frames=d.spatial_frames,
+    )
+
+  @property
+  def video_shape(self) -> tuple[int, int, int, int]:
+    return (self.clip_len, self.image_size, self.image_size, self.channels)
+
+  def latents(self, rng: jax.Array, batch: int) -> dict[str, jax.Array]:
+    return generator_lib.sample_latents(rng, batch, self.clip_len, self.content_dim, self.motion_noise_dim)
+
+  def generate(self, g_params, rng: jax.Array, batch: int) -> jax.Array:
+    """Samples `batch` clips [B, T, H, W, C] in [-1, 1] from fresh latents."""
+    return self.generator.apply({"params": g_params}, **self.latents(rng, batch))
+
+  def frame_indices(self, rng: jax.Array, batch: int) -> jax.Array:
+    """`spatial_frames` distinct frame indices per clip, int32 [B, k]."""
+    return jnp.argsort(jax.random.uniform(rng, (batch, self.clip_len)), axis=1)[:, : self.spatial_frames]
+
+  def discriminate(self, d_params, d_stats, video: jax.Array, frame_idx: jax.Array, update_stats: bool):
+    """Logits `{"spatial": [B, k], "temporal": [B]}` and the (updated) spectral-norm stats."""
+    logits, variables = self.discriminator.apply(
+        {"params": d_params, "batch_stats": d_stats}, video, frame_idx,
+        update_stats=update_stats, mutable=["batch_stats"],
+    )
+    return logits, variables["batch_stats"]

@@ -1,0 +1,76 @@
+"""Sampling clips from a (trained) generator and writing them to disk."""
+
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from videogan import checkpoint, video_io
+from videogan.models.gan import VideoGAN
+
+
+def make_sample_fn(gan: VideoGAN):
+  """Jitted `(g_params, latents) -> clips` uint8 [N, T, H, W, C]."""
+
+  @jax.jit
+  def sample(g_params, latents):
+    video = gan.generator.apply({"params": g_params}, **latents)
+    return jax.numpy.round((jax.numpy.clip(video, -1, 1) + 1) * 127.5).astype(jax.numpy.uint8)
+
+  return sample
+
+
+def sample_clips(gan: VideoGAN, g_params, rng: jax.Array, num: int, batch_size: int = 16) -> np.ndarray:
+  """`num` clips from fresh latents, generated `batch_size` at a time."""
+  sample = make_sample_fn(gan)
+  clips = []
+  for i, start in enumerate(range(0, num, batch_size)):
+    n = min(batch_size, num - start)
+    clips.append(np.asarray(sample(g_params, gan.latents(jax.random.fold_in(rng, i), n))))
+  return np.concatenate(clips)
+
+
+def filmstrip(clips: np.ndarray, max_clips: int = 8, every: int = 2, pad: int = 2) -> np.ndarray:
+  """One PNG-able image: a row per clip, every `every`-th frame left to right."""
+  frames = clips[:max_clips, ::every]  # [N, T', H, W, C]
+  n, t, h, w, c = frames.shape
+  return video_io.grid(frames.reshape(n * t, 1, h, w, c), columns=t, pad=pad)[0]
+
+
+def write_grid(prefix: str | Path, clips: np.ndarray, fps: float) -> list[Path]:
+  """Writes `prefix`.gif/.mp4 (all clips tiled) and `prefix`.png (a filmstrip)."""
+  prefix = Path(prefix)
+  tiled = video_io.grid(clips)
+  return [
+      video_io.write_video(prefix.with_suffix(".gif"), tiled, fps),
+      video_io.write_video(prefix.with_suffix(".mp4"), tiled, fps),
+      video_io.write_image(prefix.with_suffix(".png"), filmstrip(clips)),
+  ]
+
+
+def write_samples(out_dir: str | Path, clips: np.ndarray, fps: float) -> list[Path]:
+  """Writes each clip as mp4 and gif, a grid, and all clips as `samples.npz`.
+
+  `samples.npz` holds one uint8 array `videos` [N, T, H, W, C] (no pickle) and
+  `fps`.
+  """
+  out_dir = Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  paths = []
+  for i, clip in enumerate(clips):
+    for suffix in video_io.VIDEO_SUFFIXES:
+      paths.append(video_io.write_video(out_dir / f"clip_{i:04d}{suffix}", clip, fps))
+  paths += write_grid(out_dir / "grid", clips, fps)
+  np.savez(out_dir / "samples.npz", videos=clips, fps=np.float32(fps))
+  return paths + [out_dir / "samples.npz"]
+
+
+def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, out_dir: str | Path | None = None, step: int | None = None) -> list[Path]:
+  """Loads the EMA generator of the latest (or given) checkpoint and writes samples."""
+  gan = VideoGAN.from_config(config)
+  state = checkpoint.restore_from_workdir(config, workdir, gan, step)
+  rng = jax.random.fold_in(jax.random.key(config.seed), int(state.step))
+  clips = sample_clips(gan, state.ema_g_params, rng, config.sample.num_clips)
+  out_dir = Path(workdir) / "sample_output" if out_dir is None else Path(out_dir)
+  return write_samples(out_dir, clips, config.fps)

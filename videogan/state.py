@@ -1,0 +1,70 @@
+"""The training state: one pytree holding everything a resumed run needs."""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from videogan.models.gan import VideoGAN
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class TrainState:
+  """G and D parameters, their optimizer states, the EMA of G, and the step.
+
+  `d_stats` holds D's spectral-norm power-iteration vectors (the
+  "batch_stats" collection); it is empty when spectral norm is off.
+  The optax transforms are static: they are code, not data.
+  """
+
+  step: jax.Array
+  g_params: PyTree
+  d_params: PyTree
+  d_stats: PyTree
+  g_opt_state: optax.OptState
+  d_opt_state: optax.OptState
+  ema_g_params: PyTree
+  g_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+  d_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+
+def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """Adam for G and for D (two-time-scale learning rates are allowed)."""
+  opt = config.optimizer
+  g_tx = optax.adam(opt.g_learning_rate, b1=opt.b1, b2=opt.b2)
+  d_tx = optax.adam(opt.d_learning_rate, b1=opt.b1, b2=opt.b2)
+  return g_tx, d_tx
+
+
+def init_state(rng: jax.Array, gan: VideoGAN, g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation) -> TrainState:
+  """A fresh state; pure, so it can be `eval_shape`d and jitted with out_shardings."""
+  g_rng, d_rng, data_rng = jax.random.split(rng, 3)
+  g_params = gan.generator.init(g_rng, **gan.latents(data_rng, 1))["params"]
+  video = jnp.zeros((1, *gan.video_shape))
+  d_vars = gan.discriminator.init(d_rng, video, jnp.zeros((1, gan.spatial_frames), jnp.int32))
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params,
+      d_params=d_vars["params"],
+      d_stats=d_vars.get("batch_stats", {}),
+      g_opt_state=g_tx.init(g_params),
+      d_opt_state=d_tx.init(d_vars["params"]),
+      ema_g_params=g_params,
+      g_tx=g_tx,
+      d_tx=d_tx,
+  )
+
+
+def param_count(tree: PyTree) -> int:
+  return sum(x.size for x in jax.tree.leaves(tree))
+
+
+def abstract_state(gan: VideoGAN, g_tx, d_tx, sharding) -> TrainState:
+  """The state's shapes and dtypes, every leaf placed with `sharding`, without allocating it."""
+  shapes = jax.eval_shape(lambda rng: init_state(rng, gan, g_tx, d_tx), jax.random.key(0))
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)

@@ -1,0 +1,179 @@
+"""The training loop: mesh, data, state, resume, periodic actions, checkpoints."""
+
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import metric_writers
+
+from videogan import checkpoint, config_validation, parallel
+from videogan import sample as sample_lib
+from videogan import state as state_lib
+from videogan.data import pipeline
+from videogan.models.gan import VideoGAN
+from videogan.train_step import make_train_step
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A training metric became NaN or infinite."""
+
+
+def _check_workdir(workdir: Path) -> None:
+  """Fails before training if the workdir cannot be written."""
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    probe = workdir / ".write_test"
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as e:
+    raise OSError(f"Workdir {workdir} is not writable: {e}") from e
+
+
+def _check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Checkpointer) -> None:
+  for name, value in metrics.items():
+    if not np.isfinite(value):
+      raise NonFiniteLossError(
+          f"Non-finite {name}={float(value)} at step {step}; training stopped without saving"
+          f" this state. Latest good checkpoint: step {ckpt.latest_step()} in {ckpt.directory}."
+      )
+
+
+def _log_compiled(compiled, batch_size: int) -> float | None:
+  """Logs the step's XLA cost and memory analysis; returns its FLOPs if known."""
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", 0.0)) if cost else None
+  memory = compiled.memory_analysis()
+  if flops:
+    logging.info("Train step: %.1f GFLOP per step (%.2f GFLOP per clip, XLA estimate).", flops / 1e9, flops / 1e9 / batch_size)
+  if memory is not None:
+    logging.info(
+        "Train step memory per device: arguments %.1f MiB, outputs %.1f MiB, temporaries %.1f MiB.",
+        memory.argument_size_in_bytes / 2**20, memory.output_size_in_bytes / 2**20, memory.temp_size_in_bytes / 2**20,
+    )
+  return flops
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> state_lib.TrainState:
+  """Trains the GAN of `config` in `workdir`, resuming from its latest checkpoint."""
+  workdir = Path(workdir)
+  mesh = parallel.make_mesh(config.mesh)
+  config_validation.validate(config, num_devices=mesh.size)
+  _check_workdir(workdir)
+  is_main = jax.process_index() == 0
+
+  gan = VideoGAN.from_config(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
+  replicated, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+
+  # State: built abstractly, then materialised directly in its sharding, either
+  # by the jitted init or by restoring the latest checkpoint.
+  target = state_lib.abstract_state(gan, g_tx, d_tx, replicated)
+  state_sharding = jax.tree.map(lambda s: s.sharding, target)
+  ckpt = checkpoint.Checkpointer(
+      checkpoint.checkpoint_dir(workdir), save_every=config.checkpoint_every, keep=config.keep_checkpoints
+  )
+  if ckpt.latest_step() is not None:
+    state, data_position = ckpt.restore(target)
+    logging.info("Resumed from step %d in %s.", int(state.step), ckpt.directory)
+  else:
+    init = jax.jit(lambda rng: state_lib.init_state(rng, gan, g_tx, d_tx), out_shardings=state_sharding)
+    state, data_position = init(init_rng), {"next_example": 0}
+  start_step = int(state.step)
+  logging.info("G: %d params, D: %d params.", state_lib.param_count(state.g_params), state_lib.param_count(state.d_params))
+
+  # Data: this process's slice of each global batch, from the saved position on.
+  batch_size = config.batch_size
+  dataset = pipeline.make_dataset(
+      config.data, split="train", seed=config.seed, global_batch=batch_size,
+      first_example=data_position["next_example"], num_steps=max(config.total_steps - start_step, 0),
+      process_index=jax.process_index(), process_count=jax.process_count(),
+  )
+  batches = iter(dataset.as_numpy_iterator())
+
+  # Compile ahead of time so the cost and memory are known before step 1.
+  train_step = jax.jit(
+      make_train_step(gan, config),
+      in_shardings=(state_sharding, batch_sharding, replicated),
+      out_shardings=(state_sharding, replicated),
+      donate_argnums=0,
+  )
+  batch_spec = {"video": jax.ShapeDtypeStruct((batch_size, *gan.video_shape), jnp.float32, sharding=batch_sharding)}
+  t0 = time.perf_counter()
+  compiled = train_step.lower(state, batch_spec, step_rng).compile()
+  logging.info("Compiled the train step in %.1f s.", time.perf_counter() - t0)
+  flops = _log_compiled(compiled, batch_size)
+
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  if start_step == 0:
+    writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
+    if is_main:
+      (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+  sample_fn = sample_lib.make_sample_fn(gan)
+  fixed_latents = gan.latents(sample_rng, config.sample.num_clips)
+
+  def save(force: bool = False) -> None:
+    step = int(state.step)
+    position = {"next_example": data_position["next_example"] + (step - start_step) * batch_size, "global_batch": batch_size}
+    if ckpt.save(state, position, config, force=force):
+      logging.info("Saving checkpoint at step %d.", step)
+
+  def write_samples(step: int) -> None:
+    clips = np.asarray(jax.device_get(sample_fn(state.ema_g_params, fixed_latents)))
+    if is_main:
+      out = workdir / "samples"
+      out.mkdir(exist_ok=True)
+      sample_lib.write_grid(out / f"step_{step:06d}", clips, config.fps)
+
+  window, window_start = [], time.perf_counter()
+  pending = None  # (step, metrics) fetched one step late, to keep the device busy.
+  for step in range(start_step + 1, config.total_steps + 1):
+    batch = parallel.global_batch(next(batches), batch_sharding)
+    state, metrics = compiled(state, batch, step_rng)
+    if pending is not None:
+      _check_finite(*pending, ckpt)
+      window.append(pending[1])
+    pending = (step, metrics)
+
+    is_last = step == config.total_steps
+    saving = step % config.checkpoint_every == 0 or ckpt.should_save(step) or is_last
+    logging_now = step % config.log_every == 0 or is_last
+    sampling = step % config.sample_every == 0 or is_last
+    if not (saving or logging_now or sampling):
+      continue
+    pending = (step, jax.device_get(metrics))
+    _check_finite(*pending, ckpt)
+    window.append(pending[1])
+    pending = None
+
+    if logging_now:
+      elapsed = time.perf_counter() - window_start
+      means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
+      steps_per_sec = len(window) / elapsed
+      means.update(steps_per_sec=steps_per_sec, clips_per_sec=steps_per_sec * batch_size)
+      if flops:
+        means["gflops_per_sec"] = flops / 1e9 * steps_per_sec
+      writer.write_scalars(step, means)
+      eta = (config.total_steps - step) / steps_per_sec
+      logging.info(
+          "step %d/%d | %.2f steps/s | %.1f clips/s | ETA %s | d_loss %.3f g_loss %.3f D(x) %.2f D(G(z)) %.2f",
+          step, config.total_steps, steps_per_sec, steps_per_sec * batch_size, time.strftime("%H:%M:%S", time.gmtime(eta)),
+          means["d_loss"], means["g_loss"], means["d_real"], means["d_fake"],
+      )
+      window, window_start = [], time.perf_counter()
+    if sampling:
+      write_samples(step)
+    if saving:
+      save(force=is_last)
+
+  if start_step >= config.total_steps:
+    logging.info("Nothing to do: the checkpoint is at step %d >= total_steps=%d.", start_step, config.total_steps)
+  ckpt.wait()
+  ckpt.close()
+  writer.flush()
+  return state

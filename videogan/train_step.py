@@ -1,0 +1,105 @@
+"""One adversarial training step: the reference implementation.
+
+Notation: G is the generator, D the discriminator, l(x) the logit D assigns to
+a clip x (one per head: `spatial_disc` per sampled frame, `temporal_disc` per
+clip) and D(x) = sigmoid(l(x)). With the default non-saturating loss:
+
+  L_D = -[log D(x) + log(1 - D(G(z)))]     x ~ data, z ~ N(0, I)
+  L_G = -log D(G(z))
+
+summed over the two heads (each head's loss is a mean over its logits), plus
+optionally the R1 penalty (gamma / 2) E||grad_x l(x)||^2 on real clips.
+
+Order: D first, then G against the *updated* D, as in DCGAN/StyleGAN. The G
+step then follows the freshest estimate of the real/fake boundary; each step
+draws its own z, so G's update is not fitted to the very samples D just saw.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from videogan import losses
+from videogan.models.gan import VideoGAN
+from videogan.state import TrainState
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, Metrics]]:
+  """Builds `train_step(state, batch, rng) -> (state, metrics)` for `config`."""
+  d_gan_loss, g_gan_loss = losses.GAN_LOSSES[config.loss]
+  r1_weight = config.r1_weight
+  ema_decay = config.ema_decay
+
+  def r1(d_params, d_stats, real, frame_idx):
+    """gamma/2 E||grad_x l(x)||^2 with l(x) the sum of a clip's head logits."""
+    def clip_logit(x):
+      logits, _ = gan.discriminate(d_params, d_stats, x, frame_idx, update_stats=False)
+      return logits["spatial"].mean(axis=1) + logits["temporal"]
+    return r1_weight * losses.r1_penalty(clip_logit, real)
+
+  regulariser = r1 if r1_weight > 0 else (lambda *_: jnp.zeros(()))
+
+  def d_objective(d_params, d_stats, real, fake, frame_idx):
+    # One forward pass over [real; fake] so the spectral-norm power iteration
+    # advances exactly once per step.
+    b = real.shape[0]
+    logits, d_stats = gan.discriminate(
+        d_params, d_stats, jnp.concatenate([real, fake]), jnp.concatenate([frame_idx, frame_idx]), update_stats=True
+    )
+    real_logits = {head: logit[:b] for head, logit in logits.items()}
+    fake_logits = {head: logit[b:] for head, logit in logits.items()}
+    gan_loss = sum(d_gan_loss(real_logits[h], fake_logits[h]) for h in logits)
+    penalty = regulariser(d_params, d_stats, real, frame_idx)
+    return gan_loss + penalty, (d_stats, real_logits, fake_logits, penalty)
+
+  def g_objective(g_params, d_params, d_stats, rng, batch_size):
+    fake = gan.generate(g_params, rng, batch_size)
+    frame_idx = gan.frame_indices(jax.random.fold_in(rng, 1), batch_size)
+    logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False)
+    return sum(g_gan_loss(logit) for logit in logits.values())
+
+  def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
+    real = batch["video"]  # [batch, time, height, width, channels] in [-1, 1]
+    b = real.shape[0]
+    d_rng, frames_rng, g_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+
+    # 1. D step: descend L_D in D's parameters; G(z) is a constant here.
+    fake = gan.generate(state.g_params, d_rng, b)
+    frame_idx = gan.frame_indices(frames_rng, b)
+    (d_loss, (d_stats, real_logits, fake_logits, penalty)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
+        state.d_params, state.d_stats, real, fake, frame_idx
+    )
+    d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
+    d_params = optax.apply_updates(state.d_params, d_updates)
+
+    # 2. G step: descend L_G in G's parameters through the updated D.
+    g_loss, g_grads = jax.value_and_grad(g_objective)(state.g_params, d_params, d_stats, g_rng, b)
+    g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, g_updates)
+
+    # 3. EMA of G, the weights used for sampling: ema <- decay ema + (1 - decay) G.
+    ema_g_params = optax.incremental_update(g_params, state.ema_g_params, 1.0 - ema_decay)
+
+    new_state = state.replace(
+        step=state.step + 1, g_params=g_params, d_params=d_params, d_stats=d_stats,
+        g_opt_state=g_opt_state, d_opt_state=d_opt_state, ema_g_params=ema_g_params,
+    )
+    metrics = {
+        "d_loss": d_loss,
+        "g_loss": g_loss,
+        "r1_penalty": penalty,
+        # Mean D(x) and D(G(z)) over every head's logits.
+        "d_real": jnp.mean(jnp.stack([jax.nn.sigmoid(logit).mean() for logit in real_logits.values()])),
+        "d_fake": jnp.mean(jnp.stack([jax.nn.sigmoid(logit).mean() for logit in fake_logits.values()])),
+        "d_grad_norm": optax.global_norm(d_grads),
+        "g_grad_norm": optax.global_norm(g_grads),
+    }
+    return new_state, metrics
+
+  return train_step

@@ -1,0 +1,70 @@
+"""Writing clips as mp4/gif/png, and tiling them into grids, with mediapy."""
+
+import functools
+import math
+from pathlib import Path
+
+import imageio_ffmpeg
+import mediapy
+import numpy as np
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+@functools.cache
+def _use_bundled_ffmpeg() -> None:
+  # mediapy looks for `ffmpeg` on PATH; use the binary that imageio-ffmpeg ships
+  # (<0.8: mediapy 1.2.7 cannot read with the ffmpeg 9 of 0.8).
+  mediapy.set_ffmpeg(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def to_uint8(video: np.ndarray) -> np.ndarray:
+  """Maps values in [-1, 1] to uint8 [0, 255] (clipping outliers)."""
+  return np.round((np.clip(np.asarray(video, np.float32), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def grid(videos: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
+  """Tiles `[N, T, H, W, C]` into one `[T, rows*(H+pad)+pad, cols*(W+pad)+pad, C]`."""
+  n, t, h, w, c = videos.shape
+  columns = columns or math.ceil(math.sqrt(n))
+  rows = math.ceil(n / columns)
+  out = np.zeros((t, rows * (h + pad) + pad, columns * (w + pad) + pad, c), videos.dtype)
+  for i in range(n):
+    y, x = pad + (i // columns) * (h + pad), pad + (i % columns) * (w + pad)
+    out[:, y : y + h, x : x + w] = videos[i]
+  return out
+
+
+def _rgb_even(frames: np.ndarray) -> np.ndarray:
+  """[T, H, W, C] uint8 -> RGB with even H and W (yuv420p needs even sides)."""
+  if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+    raise ValueError(f"expected frames [T, H, W, 1 or 3], got shape {frames.shape}.")
+  if frames.shape[-1] == 1:
+    frames = np.repeat(frames, 3, axis=-1)
+  _, h, w, _ = frames.shape
+  return np.pad(frames, [(0, 0), (0, h % 2), (0, w % 2), (0, 0)])
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+  """Writes uint8 `[T, H, W, C]` as an mp4 (h264) or gif, by `path`'s suffix."""
+  path = Path(path)
+  if path.suffix not in VIDEO_SUFFIXES:
+    raise ValueError(f"{path}: video suffix must be one of {VIDEO_SUFFIXES}.")
+  _use_bundled_ffmpeg()
+  codec = "gif" if path.suffix == ".gif" else "h264"
+  mediapy.write_video(path, _rgb_even(frames), fps=fps, codec=codec)
+  return path
+
+
+def read_video(path: str | Path) -> tuple[np.ndarray, float]:
+  """Reads a video as uint8 `[T, H, W, 3]` and its fps."""
+  _use_bundled_ffmpeg()
+  video = mediapy.read_video(path)
+  return np.asarray(video), float(video.metadata.fps)
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+  """Writes uint8 `[H, W, C]` as a PNG."""
+  image = np.asarray(image)
+  mediapy.write_image(path, image[..., 0] if image.shape[-1] == 1 else image)
+  return Path(path)
