@@ -64,6 +64,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   mesh = parallel.make_mesh(config.mesh)
   config_validation.validate(config, num_devices=mesh.size)
   _check_workdir(workdir)
+  logging.info("Mesh %s over %d devices (%s), %d process(es).", dict(mesh.shape), mesh.size, jax.devices()[0].platform, jax.process_count())
   is_main = jax.process_index() == 0
 
   gan = VideoGAN.from_config(config)
@@ -109,7 +110,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   logging.info("Compiled the train step in %.1f s.", time.perf_counter() - t0)
   flops = _log_compiled(compiled, batch_size)
 
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  # TensorBoard scalars from process 0 only; the progress line below is the log.
+  writer = metric_writers.AsyncWriter(metric_writers.SummaryWriter(str(workdir)) if is_main else metric_writers.MultiWriter([]))
   if start_step == 0:
     writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
     if is_main:

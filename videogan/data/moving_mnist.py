@@ -70,7 +70,10 @@ def render(digits: tf.Tensor, corners: tf.Tensor, canvas_size: int) -> tf.Tensor
   cols = tf.range(DIGIT_SIZE)[None, None, None, :]
   shift_y = tf.cast(tf.equal(rows, cols + corners[..., 0, None, None]), tf.float32)
   shift_x = tf.cast(tf.equal(rows, cols + corners[..., 1, None, None]), tf.float32)
-  placed = shift_y @ tf.cast(digits, tf.float32)[None] @ tf.transpose(shift_x, [0, 1, 3, 2])
+  # Digits are tiled over time explicitly: TF's oneDNN batched matmul with a
+  # broadcast batch dimension returned garbage (and crashed) for one digit.
+  digits = tf.broadcast_to(tf.cast(digits, tf.float32)[None], tf.concat([tf.shape(shift_y)[:2], [DIGIT_SIZE, DIGIT_SIZE]], 0))
+  placed = shift_y @ digits @ tf.transpose(shift_x, [0, 1, 3, 2])
   return tf.cast(tf.reduce_max(placed, axis=1), tf.uint8)
 
 

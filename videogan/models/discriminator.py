@@ -36,7 +36,7 @@ class Discriminator(nn.Module):
 
   def _apply(self, layer: nn.Module, x: jax.Array, update_stats: bool) -> jax.Array:
     if self.spectral_norm:
-      return nn.SpectralNorm(layer)(x, update_stats=update_stats)
+      return nn.SpectralNorm(layer, name=f"sn_{layer.name}")(x, update_stats=update_stats)
     return layer(x)
 
   @nn.compact

@@ -1,0 +1,87 @@
+r"""Throughput of the train step: clips/s, step time and achieved GFLOP/s.
+
+  python benchmarks/train_step.py                                  # default config
+  python benchmarks/train_step.py --config configs/moving_mnist.py:tiny --steps 20
+
+Times the jitted, sharded train step alone (the batch is already on device),
+as the median over `--steps` steps after `--warmup` steps, and reports XLA's
+FLOP estimate of the compiled step divided by that time.
+"""
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+from absl import app, flags
+from ml_collections import config_flags
+
+from videogan import config_validation, parallel
+from videogan import state as state_lib
+from videogan.models.gan import VideoGAN
+from videogan.train_step import make_train_step
+
+config_flags.DEFINE_config_file("config", "configs/moving_mnist.py", "Config to benchmark.", lock_config=True)
+flags.DEFINE_integer("steps", 10, "Timed steps.")
+flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+FLAGS = flags.FLAGS
+
+
+def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
+  mesh = parallel.make_mesh(config.mesh)
+  config_validation.validate(config, num_devices=mesh.size)
+  gan = VideoGAN.from_config(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  replicated, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+  target = state_lib.abstract_state(gan, g_tx, d_tx, replicated)
+  state_sharding = jax.tree.map(lambda s: s.sharding, target)
+  state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx), out_shardings=state_sharding)(jax.random.key(0))
+  step = jax.jit(make_train_step(gan, config), in_shardings=(state_sharding, batch_sharding, replicated),
+                 out_shardings=(state_sharding, replicated), donate_argnums=0)
+  batch = {"video": jax.device_put(
+      jax.random.uniform(jax.random.key(1), (config.batch_size, *gan.video_shape), minval=-1, maxval=1), batch_sharding)}
+  rng = jax.random.key(2)
+
+  t0 = time.perf_counter()
+  compiled = step.lower(state, batch, rng).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
+
+  for _ in range(warmup):
+    state, metrics = compiled(state, batch, rng)
+  jax.block_until_ready(metrics)
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    state, metrics = compiled(state, batch, rng)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t0)
+  step_s = statistics.median(times)
+  return {
+      "devices": mesh.size,
+      "batch": config.batch_size,
+      "g_params": state_lib.param_count(state.g_params),
+      "d_params": state_lib.param_count(state.d_params),
+      "compile_s": compile_s,
+      "step_s": step_s,
+      "clips_per_s": config.batch_size / step_s,
+      "gflop_per_step": flops / 1e9,
+      "gflop_per_s": flops / 1e9 / step_s,
+      "finite": bool(jnp.isfinite(metrics["d_loss"])),
+  }
+
+
+def main(argv):
+  del argv
+  r = benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup)
+  print(f"train step ({r['devices']} device(s), batch {r['batch']}, G {r['g_params']:,} / D {r['d_params']:,} params)")
+  print(f"  compile       {r['compile_s']:8.1f} s")
+  print(f"  step time     {r['step_s'] * 1e3:8.1f} ms  (median of {FLAGS.steps} after {FLAGS.warmup} warm-up)")
+  print(f"  clips/s       {r['clips_per_s']:8.2f}")
+  print(f"  XLA GFLOP     {r['gflop_per_step']:8.2f} per step")
+  print(f"  achieved      {r['gflop_per_s']:8.2f} GFLOP/s")
+
+
+if __name__ == "__main__":
+  app.run(main)
