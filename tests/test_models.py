@@ -21,6 +21,7 @@ def test_generator_output_shape_and_range(tiny_config):
 
 def test_default_generator_is_64x64x16(tiny_config):
   import importlib.util
+
   from tests.conftest import REPO
 
   spec = importlib.util.spec_from_file_location("mm", REPO / "configs" / "moving_mnist.py")
