@@ -8,8 +8,9 @@ import pytest
 from videogan.models import layers
 
 
-def numpy_temporal_conv(x, kernel, bias, stride):
-  """y[t] = sum_i x[stride*t + i - lo] @ K[i] + b, zero outside [0, T) (TF SAME padding)."""
+def numpy_temporal_conv(x, kernel, bias, stride, padding):
+  """y[t] = sum_i x[stride*t + i - lo] @ K[i] + b (TF SAME padding); outside [0, T)
+  x is zero, or for "edge" padding the nearest frame."""
   b, t, h, w, c = x.shape
   k = kernel.shape[0]
   t_out = -(-t // stride)
@@ -20,6 +21,8 @@ def numpy_temporal_conv(x, kernel, bias, stride):
       ti = stride * to + i - lo
       if 0 <= ti < t:
         y[:, to] += x[:, ti] @ kernel[i]
+      elif padding == "edge":
+        y[:, to] += x[:, min(max(ti, 0), t - 1)] @ kernel[i]
   return y + bias
 
 
@@ -39,14 +42,15 @@ def numpy_spatial_conv(x, kernel, bias, stride):
 
 
 @pytest.mark.parametrize("impl", layers.IMPLS)
+@pytest.mark.parametrize("padding", ["zeros", "edge"])
 @pytest.mark.parametrize("kernel,stride,t", [(3, 1, 6), (3, 2, 7), (4, 2, 8), (1, 1, 3)])
-def test_temporal_conv_matches_numpy(impl, kernel, stride, t):
+def test_temporal_conv_matches_numpy(impl, padding, kernel, stride, t):
   x = np.random.default_rng(0).normal(size=(2, t, 3, 2, 4)).astype(np.float32)
-  layer = layers.TemporalConv(5, kernel, stride, impl=impl)
+  layer = layers.TemporalConv(5, kernel, stride, padding=padding, impl=impl)
   params = layer.init(jax.random.key(0), x)
   params = jax.tree.map(lambda p: p + 0.1, params)  # non-zero bias too
   got = layer.apply(params, x)
-  want = numpy_temporal_conv(x, np.asarray(params["params"]["kernel"]), np.asarray(params["params"]["bias"]), stride)
+  want = numpy_temporal_conv(x, np.asarray(params["params"]["kernel"]), np.asarray(params["params"]["bias"]), stride, padding)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -63,7 +67,7 @@ def test_spatial_conv_matches_numpy(impl, kernel, stride):
 
 def test_fold_and_native_gradients_agree():
   x = jax.random.normal(jax.random.key(2), (2, 5, 8, 8, 3))
-  fold, native = (layers.VideoConv(4, temporal_stride=2, impl=i) for i in layers.IMPLS)
+  fold, native = (layers.VideoConv(4, temporal_stride=2, temporal_padding="edge", impl=i) for i in layers.IMPLS)
   params = fold.init(jax.random.key(3), x)
   loss = lambda m: jax.grad(lambda p, v: jnp.sum(jnp.sin(m.apply(p, v))), argnums=(0, 1))  # noqa: E731
   g_fold, g_native = loss(fold)(params, x), loss(native)(params, x)

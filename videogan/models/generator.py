@@ -54,7 +54,9 @@ class Generator(nn.Module):
     x = nn.relu(layers.pixel_norm(x))
     for i, width in enumerate(self.widths[1:]):
       x = layers.upsample_nearest(x)
-      x = layers.VideoConv(width, temporal_kernel=self.temporal_kernel, impl=self.impl, name=f"block{i}")(x)
+      x = layers.VideoConv(
+          width, temporal_kernel=self.temporal_kernel, temporal_padding="edge", impl=self.impl, name=f"block{i}"
+      )(x)
       x = nn.relu(layers.pixel_norm(x))
     x = layers.SpatialConv(self.out_channels, impl=self.impl, name="to_pixels")(x)
     return jnp.tanh(x)

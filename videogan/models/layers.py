@@ -70,12 +70,17 @@ class SpatialConv(nn.Module):
 
 
 class TemporalConv(nn.Module):
-  """1-D conv along time, SAME padded. Params: kernel [k, C_in, C_out], bias."""
+  """1-D conv along time, SAME padded. Params: kernel [k, C_in, C_out], bias.
+
+  `padding="edge"` repeats the first and last frames instead of padding with
+  zeros, so a generator's boundary frames are computed like the middle ones.
+  """
 
   features: int
   kernel: int = 3
   stride: int = 1
   use_bias: bool = True
+  padding: Literal["zeros", "edge"] = "zeros"
   impl: Impl = "fold"
 
   @nn.compact
@@ -83,20 +88,17 @@ class TemporalConv(nn.Module):
     b, t, h, w, c = x.shape
     kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.kernel, c, self.features))
     lo, hi = _same_padding(self.kernel, self.stride, t)
+    xp = jnp.pad(x, [(0, 0), (lo, hi), (0, 0), (0, 0), (0, 0)], mode="edge" if self.padding == "edge" else "constant")
     if self.impl == "fold":
       # y[t] = sum_i x[s t + i - lo] @ K[i]: stack the k shifted (and strided)
       # copies on the channel axis and contract them with K reshaped to
       # [k * C_in, C_out] in one matmul.
-      xp = jnp.pad(x, [(0, 0), (lo, hi), (0, 0), (0, 0), (0, 0)])
       t_out = -(-t // self.stride)
       span = (t_out - 1) * self.stride + 1
       taps = [xp[:, i : i + span : self.stride] for i in range(self.kernel)]
       y = jnp.concatenate(taps, axis=-1) @ kernel.reshape(self.kernel * c, self.features)
     else:
-      y = lax.conv_general_dilated(
-          x, kernel[:, None, None], (self.stride, 1, 1), [(lo, hi), (0, 0), (0, 0)],
-          dimension_numbers=_NDHWC,
-      )
+      y = lax.conv_general_dilated(xp, kernel[:, None, None], (self.stride, 1, 1), "VALID", dimension_numbers=_NDHWC)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,))
     return y
@@ -110,13 +112,15 @@ class VideoConv(nn.Module):
   stride: int = 1
   temporal_kernel: int = 3
   temporal_stride: int = 1
+  temporal_padding: Literal["zeros", "edge"] = "zeros"
   impl: Impl = "fold"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     x = SpatialConv(self.features, self.kernel, self.stride, impl=self.impl, name="spatial")(x)
     return TemporalConv(
-        self.features, self.temporal_kernel, self.temporal_stride, impl=self.impl, name="temporal"
+        self.features, self.temporal_kernel, self.temporal_stride, padding=self.temporal_padding,
+        impl=self.impl, name="temporal",
     )(x)
 
 
