@@ -86,13 +86,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     init = jax.jit(lambda rng: state_lib.init_state(rng, gan, g_tx, d_tx), out_shardings=state_sharding)
     state, data_position = init(init_rng), {"next_example": 0}
   start_step = int(state.step)
+  if start_step >= config.total_steps:
+    logging.info("Nothing to do: the checkpoint is at step %d >= total_steps=%d.", start_step, config.total_steps)
+    ckpt.close()
+    return state
   logging.info("G: %d params, D: %d params.", state_lib.param_count(state.g_params), state_lib.param_count(state.d_params))
 
   # Data: this process's slice of each global batch, from the saved position on.
   batch_size = config.batch_size
   dataset = pipeline.make_dataset(
       config.data, split="train", seed=config.seed, global_batch=batch_size,
-      first_example=data_position["next_example"], num_steps=max(config.total_steps - start_step, 0),
+      first_example=data_position["next_example"], num_steps=config.total_steps - start_step,
       process_index=jax.process_index(), process_count=jax.process_count(),
   )
   batches = iter(dataset.as_numpy_iterator())
@@ -133,48 +137,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       sample_lib.write_grid(out / f"step_{step:06d}", clips, config.fps)
 
   window, window_start = [], time.perf_counter()
-  pending = None  # (step, metrics) fetched one step late, to keep the device busy.
+
+  def record(step: int, metrics) -> None:
+    metrics = jax.device_get(metrics)
+    _check_finite(step, metrics, ckpt)
+    window.append(metrics)
+
+  pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
   for step in range(start_step + 1, config.total_steps + 1):
     batch = parallel.global_batch(next(batches), batch_sharding)
     state, metrics = compiled(state, batch, step_rng)
     if pending is not None:
-      _check_finite(*pending, ckpt)
-      window.append(pending[1])
+      record(*pending)
     pending = (step, metrics)
 
     is_last = step == config.total_steps
-    saving = step % config.checkpoint_every == 0 or ckpt.should_save(step) or is_last
-    logging_now = step % config.log_every == 0 or is_last
-    sampling = step % config.sample_every == 0 or is_last
+    saving = is_last or ckpt.should_save(step)
+    logging_now = is_last or step % config.log_every == 0
+    sampling = is_last or step % config.sample_every == 0
     if not (saving or logging_now or sampling):
       continue
-    pending = (step, jax.device_get(metrics))
-    _check_finite(*pending, ckpt)
-    window.append(pending[1])
+    record(*pending)  # Nothing is logged or saved before its metrics are checked.
     pending = None
 
     if logging_now:
-      elapsed = time.perf_counter() - window_start
+      steps_per_sec = len(window) / (time.perf_counter() - window_start)
       means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
-      steps_per_sec = len(window) / elapsed
       means.update(steps_per_sec=steps_per_sec, clips_per_sec=steps_per_sec * batch_size)
       if flops:
         means["gflops_per_sec"] = flops / 1e9 * steps_per_sec
       writer.write_scalars(step, means)
-      eta = (config.total_steps - step) / steps_per_sec
+      eta = time.strftime("%H:%M:%S", time.gmtime((config.total_steps - step) / steps_per_sec))
       logging.info(
           "step %d/%d | %.2f steps/s | %.1f clips/s | ETA %s | d_loss %.3f g_loss %.3f D(x) %.2f D(G(z)) %.2f",
-          step, config.total_steps, steps_per_sec, steps_per_sec * batch_size, time.strftime("%H:%M:%S", time.gmtime(eta)),
+          step, config.total_steps, steps_per_sec, means["clips_per_sec"], eta,
           means["d_loss"], means["g_loss"], means["d_real"], means["d_fake"],
       )
-      window, window_start = [], time.perf_counter()
+      window = []
     if sampling:
       write_samples(step)
     if saving:
       save(force=is_last)
+    if logging_now:  # Throughput counts training steps, not the actions above.
+      window_start = time.perf_counter()
 
-  if start_step >= config.total_steps:
-    logging.info("Nothing to do: the checkpoint is at step %d >= total_steps=%d.", start_step, config.total_steps)
   ckpt.wait()
   ckpt.close()
   writer.flush()
