@@ -57,3 +57,28 @@ def test_r1_and_hinge_variants_run(setup, tiny_config):
   gan = VideoGAN.from_config(config)
   _, metrics = jax.jit(make_train_step(gan, config))(state, batch, jax.random.key(0))
   assert float(metrics["r1_penalty"]) > 0 and np.isfinite(float(metrics["d_loss"]))
+
+
+def test_g_gradient_is_dL_G_through_the_updated_discriminator(setup):
+  """The step's shared-forward VJP equals jax.grad of L_G(D_new(G(z))) written directly."""
+  from videogan import losses
+
+  config, state, batch, step = setup
+  rng = jax.random.key(7)
+  new, metrics = step(state, batch, rng)
+  gan = VideoGAN.from_config(config)
+  z_rng, _, g_frames_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+  b = config.batch_size
+
+  def direct_g_loss(g_params):
+    logits, _ = gan.discriminate(new.d_params, new.d_stats, gan.generate(g_params, z_rng, b),
+                                 gan.frame_indices(g_frames_rng, b), update_stats=False)
+    return losses.non_saturating_g_loss(logits["spatial"]) + losses.non_saturating_g_loss(logits["temporal"])
+
+  loss, grads = jax.value_and_grad(direct_g_loss)(state.g_params)
+  np.testing.assert_allclose(metrics["g_loss"], loss, rtol=1e-5)
+  np.testing.assert_allclose(metrics["g_grad_norm"], optax_global_norm(grads), rtol=1e-4)
+
+
+def optax_global_norm(tree):
+  return np.sqrt(sum(np.sum(np.square(np.asarray(x, np.float64))) for x in jax.tree.leaves(tree)))

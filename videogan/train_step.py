@@ -10,9 +10,13 @@ clip) and D(x) = sigmoid(l(x)). With the default non-saturating loss:
 summed over the two heads (each head's loss is a mean over its logits), plus
 optionally the R1 penalty (gamma / 2) E||grad_x l(x)||^2 on real clips.
 
-Order: D first, then G against the *updated* D, as in DCGAN/StyleGAN. The G
-step then follows the freshest estimate of the real/fake boundary; each step
-draws its own z, so G's update is not fitted to the very samples D just saw.
+Order: D first, then G against the *updated* D, as in DCGAN. The G step then
+follows the freshest estimate of the real/fake boundary.
+
+Both updates use the same fake batch G(z), computed once: its VJP carries
+dL_G/dG(z) back to G's parameters (the chain rule
+dL_G/dtheta_G = dL_G/dG(z) . dG(z)/dtheta_G), which saves a whole forward pass
+of G per step (G dominates the step's cost).
 """
 
 from collections.abc import Callable
@@ -58,28 +62,29 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     penalty = regulariser(d_params, d_stats, real, frame_idx)
     return gan_loss + penalty, (d_stats, real_logits, fake_logits, penalty)
 
-  def g_objective(g_params, d_params, d_stats, rng, batch_size):
-    fake = gan.generate(g_params, rng, batch_size)
-    frame_idx = gan.frame_indices(jax.random.fold_in(rng, 1), batch_size)
+  def g_objective(fake, d_params, d_stats, frame_idx):
     logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False)
     return sum(g_gan_loss(logit) for logit in logits.values())
 
   def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
     real = batch["video"]  # [batch, time, height, width, channels] in [-1, 1]
     b = real.shape[0]
-    d_rng, frames_rng, g_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+    z_rng, d_frames_rng, g_frames_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+
+    # G(z), and the VJP that maps a gradient w.r.t. the clips to one w.r.t. G's params.
+    fake, g_vjp = jax.vjp(lambda g_params: gan.generate(g_params, z_rng, b), state.g_params)
 
     # 1. D step: descend L_D in D's parameters; G(z) is a constant here.
-    fake = gan.generate(state.g_params, d_rng, b)
-    frame_idx = gan.frame_indices(frames_rng, b)
+    frame_idx = gan.frame_indices(d_frames_rng, b)
     (d_loss, (d_stats, real_logits, fake_logits, penalty)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
         state.d_params, state.d_stats, real, fake, frame_idx
     )
     d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, d_updates)
 
-    # 2. G step: descend L_G in G's parameters through the updated D.
-    g_loss, g_grads = jax.value_and_grad(g_objective)(state.g_params, d_params, d_stats, g_rng, b)
+    # 2. G step: descend L_G through the updated D, dL_G/dtheta_G = VJP(dL_G/dG(z)).
+    g_loss, g_loss_wrt_fake = jax.value_and_grad(g_objective)(fake, d_params, d_stats, gan.frame_indices(g_frames_rng, b))
+    (g_grads,) = g_vjp(g_loss_wrt_fake)
     g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
 
