@@ -38,8 +38,8 @@ def main(argv) -> None:
 
   tf.config.set_visible_devices([], "GPU")
 
-
-  from videogan import config_validation, sample, train
+  from videogan import config_validation, safe_pickle, sample, train
+  from videogan.data import mnist
 
   config = FLAGS.config
   try:
@@ -49,8 +49,11 @@ def main(argv) -> None:
     else:
       for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step):
         logging.info("Wrote %s", path)
-  except (config_validation.ConfigError, FileNotFoundError, train.NonFiniteLossError) as e:
-    logging.error("%s", e)
+  except (
+      config_validation.ConfigError, mnist.MnistUnavailableError, safe_pickle.UnsafePickleError,
+      train.NonFiniteLossError, OSError,
+  ) as e:
+    # Errors about the user's inputs: the message says what to fix, a traceback would bury it.
     sys.exit(f"videogan: error: {e}")
 
 

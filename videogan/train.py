@@ -143,45 +143,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     _check_finite(step, metrics, ckpt)
     window.append(metrics)
 
-  pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
-  for step in range(start_step + 1, config.total_steps + 1):
-    batch = parallel.global_batch(next(batches), batch_sharding)
-    state, metrics = compiled(state, batch, step_rng)
-    if pending is not None:
-      record(*pending)
-    pending = (step, metrics)
+  try:
+    pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
+    for step in range(start_step + 1, config.total_steps + 1):
+      batch = parallel.global_batch(next(batches), batch_sharding)
+      state, metrics = compiled(state, batch, step_rng)
+      if pending is not None:
+        record(*pending)
+      pending = (step, metrics)
 
-    is_last = step == config.total_steps
-    saving = is_last or ckpt.should_save(step)
-    logging_now = is_last or step % config.log_every == 0
-    sampling = is_last or step % config.sample_every == 0
-    if not (saving or logging_now or sampling):
-      continue
-    record(*pending)  # Nothing is logged or saved before its metrics are checked.
-    pending = None
+      is_last = step == config.total_steps
+      saving = is_last or ckpt.should_save(step)
+      logging_now = is_last or step % config.log_every == 0
+      sampling = is_last or step % config.sample_every == 0
+      if not (saving or logging_now or sampling):
+        continue
+      record(*pending)  # Nothing is logged or saved before its metrics are checked.
+      pending = None
 
-    if logging_now:
-      steps_per_sec = len(window) / (time.perf_counter() - window_start)
-      means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
-      means.update(steps_per_sec=steps_per_sec, clips_per_sec=steps_per_sec * batch_size)
-      if flops:
-        means["gflops_per_sec"] = flops / 1e9 * steps_per_sec
-      writer.write_scalars(step, means)
-      eta = time.strftime("%H:%M:%S", time.gmtime((config.total_steps - step) / steps_per_sec))
-      logging.info(
-          "step %d/%d | %.2f steps/s | %.1f clips/s | ETA %s | d_loss %.3f g_loss %.3f D(x) %.2f D(G(z)) %.2f",
-          step, config.total_steps, steps_per_sec, means["clips_per_sec"], eta,
-          means["d_loss"], means["g_loss"], means["d_real"], means["d_fake"],
-      )
-      window = []
-    if sampling:
-      write_samples(step)
-    if saving:
-      save(force=is_last)
-    if logging_now:  # Throughput counts training steps, not the actions above.
-      window_start = time.perf_counter()
-
-  ckpt.wait()
-  ckpt.close()
-  writer.flush()
+      if logging_now:
+        steps_per_sec = len(window) / (time.perf_counter() - window_start)
+        means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
+        means.update(steps_per_sec=steps_per_sec, clips_per_sec=steps_per_sec * batch_size)
+        if flops:
+          means["gflops_per_sec"] = flops / 1e9 * steps_per_sec
+        writer.write_scalars(step, means)
+        eta = time.strftime("%H:%M:%S", time.gmtime((config.total_steps - step) / steps_per_sec))
+        logging.info(
+            "step %d/%d | %.2f steps/s | %.1f clips/s | ETA %s | d_loss %.3f g_loss %.3f D(x) %.2f D(G(z)) %.2f",
+            step, config.total_steps, steps_per_sec, means["clips_per_sec"], eta,
+            means["d_loss"], means["g_loss"], means["d_real"], means["d_fake"],
+        )
+        window = []
+      if sampling:
+        write_samples(step)
+      if saving:
+        save(force=is_last)
+      if logging_now:  # Throughput counts training steps, not the actions above.
+        window_start = time.perf_counter()
+  finally:
+    # Let an in-flight checkpoint land even when training stops on an error.
+    ckpt.wait()
+    ckpt.close()
+    writer.flush()
   return state
