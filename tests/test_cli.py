@@ -1,5 +1,6 @@
 """End to end through the CLI, each run in a fresh process as a user would."""
 
+import json
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
@@ -66,9 +67,14 @@ def test_sample_mode_writes_npz_and_videos(full_run, tmp_path):
 
 def test_resume_in_a_new_process_equals_uninterrupted(full_run, tmp_path):
   workdir, _ = full_run
-  run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=2")
-  proc = run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=4")
+  keep_two = ("--config.checkpoint_every=1", "--config.keep_checkpoints=2")
+  run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=2", *keep_two)
+  proc = run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=4", *keep_two)
   assert "Resumed from step 2" in proc.stderr
+  # The preservation policy keeps the latest two; the data position is the next clip.
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["3", "4"]
+  position = json.loads((tmp_path / "checkpoints" / "4" / "data" / "metadata").read_text())
+  assert position == {"next_example": 4 * 8, "global_batch": 8}
   expected, resumed = dict(leaves_with_paths(state_arrays(workdir, 4))), dict(leaves_with_paths(state_arrays(tmp_path, 4)))
   assert expected.keys() == resumed.keys()
   for path, value in expected.items():
