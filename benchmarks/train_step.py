@@ -29,11 +29,11 @@ FLAGS = flags.FLAGS
 
 def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
   mesh = parallel.make_mesh(config.mesh)
-  config_validation.validate(config, num_devices=mesh.size)
+  config_validation.validate(config, mesh=mesh)
   gan = VideoGAN.from_config(config)
   g_tx, d_tx = state_lib.make_optimizers(config)
   replicated, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-  target = state_lib.abstract_state(gan, g_tx, d_tx, replicated)
+  target = state_lib.abstract_state(gan, g_tx, d_tx, mesh, config.sharding)
   state_sharding = jax.tree.map(lambda s: s.sharding, target)
   state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx), out_shardings=state_sharding)(jax.random.key(0))
   step = jax.jit(make_train_step(gan, config), in_shardings=(state_sharding, batch_sharding, replicated),
@@ -46,7 +46,8 @@ def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
   compiled = step.lower(state, batch, rng).compile()
   compile_s = time.perf_counter() - t0
   cost = compiled.cost_analysis()
-  flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
+  # XLA's estimate is for the per-device (partitioned) program.
+  flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0)) * mesh.size
 
   for _ in range(warmup):
     state, metrics = compiled(state, batch, rng)

@@ -1,30 +1,11 @@
 """End to end through the CLI, each run in a fresh process as a user would."""
 
 import json
-import jax
+
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
-from tests.conftest import TINY_CONFIG, run_cli
-
-
-def state_arrays(workdir, step: int) -> dict:
-  """The saved TrainState of `workdir` at `step` as nested numpy arrays."""
-  path = workdir / "checkpoints" / str(step) / "state"
-  checkpointer = ocp.PyTreeCheckpointer()
-  metadata = checkpointer.metadata(path).item_metadata.tree
-  # Read as host numpy arrays, whatever devices wrote them.
-  restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata)
-  return checkpointer.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))
-
-
-def leaves_with_paths(tree, prefix=""):
-  if isinstance(tree, dict):
-    for k, v in tree.items():
-      yield from leaves_with_paths(v, f"{prefix}/{k}")
-  else:
-    yield prefix, np.asarray(tree)
+from tests.conftest import TINY_CONFIG, leaves_with_paths, run_cli, state_arrays
 
 
 @pytest.fixture(scope="module")

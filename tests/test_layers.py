@@ -82,3 +82,12 @@ def test_resampling_helpers():
   np.testing.assert_array_equal(layers.avg_pool_spatial(up), x)
   n = layers.pixel_norm(jax.random.normal(jax.random.key(0), (3, 7)) * 5)
   np.testing.assert_allclose(jnp.mean(n**2, axis=-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("block", [2, 4])
+def test_depth_to_space_matches_tensorflow(block):
+  import tensorflow as tf
+
+  x = np.random.default_rng(0).normal(size=(2, 3, 4, 5, block * block * 3)).astype(np.float32)
+  expected = tf.nn.depth_to_space(x.reshape(6, 4, 5, -1), block).numpy().reshape(2, 3, 4 * block, 5 * block, 3)
+  np.testing.assert_array_equal(layers.depth_to_space(jnp.asarray(x), block), expected)

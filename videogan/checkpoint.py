@@ -104,7 +104,7 @@ def restore_from_workdir(config: ml_collections.ConfigDict, workdir: str | Path,
     raise FileNotFoundError(f"No checkpoints in {directory}: train first with --mode train --workdir {workdir}.")
   mesh = parallel.make_mesh(config.mesh)
   g_tx, d_tx = state_lib.make_optimizers(config)
-  target = state_lib.abstract_state(gan, g_tx, d_tx, parallel.replicated(mesh))
+  target = state_lib.abstract_state(gan, g_tx, d_tx, mesh, config.sharding)
   ckpt = Checkpointer(directory, save_every=config.checkpoint_every, keep=config.keep_checkpoints)
   try:
     return ckpt.restore(target, step)[0]

@@ -4,14 +4,20 @@ Each error names the config key, the value found and what was expected, so a
 typo on the command line fails in a second instead of after compilation.
 """
 
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import ml_collections
 
 from videogan import losses
 from videogan.data import mnist, moving_mnist
 from videogan.models import layers
+
+MESH_AXES = ("data", "fsdp", "model")
+DATA_SOURCES = ("moving_mnist", "tfds", "folder")
 
 
 class ConfigError(ValueError):
@@ -24,7 +30,7 @@ def _check(config: ml_collections.ConfigDict, key: str, ok: Callable[[Any], bool
     value = value[part]
   try:
     good = ok(value)
-  except TypeError:
+  except (TypeError, ValueError, re.error):
     good = False
   if not good:
     raise ConfigError(f"config.{key}={value!r}: expected {expected}.")
@@ -34,28 +40,38 @@ def _positive_int(x) -> bool:
   return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
-  """Raises `ConfigError` naming the first bad key; `num_devices` checks the batch split."""
+def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> None:
+  """Raises `ConfigError` naming the first bad key; with `mesh`, also checks the batch split."""
   one_of = lambda options: (lambda x: x in options)  # noqa: E731
-  _check(config, "data.source", one_of(("moving_mnist",)), "'moving_mnist'")
-  _check(config, "data.mnist_source", one_of(mnist.SOURCES), f"one of {mnist.SOURCES}")
-  for key in ("data.clip_len", "data.image_size", "data.num_digits", "data.prefetch", "batch_size",
+  _check(config, "data.source", one_of(DATA_SOURCES), f"one of {DATA_SOURCES}")
+  for key in ("data.clip_len", "data.image_size", "data.prefetch", "batch_size",
               "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
               "sample.num_clips", "model.generator.content_dim", "model.generator.motion_noise_dim",
               "model.generator.motion_dim", "model.generator.temporal_kernel",
               "model.discriminator.spatial_frames"):
     _check(config, key, _positive_int, "a positive integer")
-  _check(config, "data.channels", one_of((1,)), "1 (Moving MNIST is grayscale)")
-  _check(config, "data.image_size", lambda s: s >= moving_mnist.DIGIT_SIZE,
-         f">= {moving_mnist.DIGIT_SIZE} (the MNIST digit size)")
-  _check(config, "data.step_length", lambda x: 0 <= x <= 1, "a number in [0, 1]")
+  if config.data.source == "moving_mnist":
+    _check(config, "data.mnist_source", one_of(mnist.SOURCES), f"one of {mnist.SOURCES}")
+    _check(config, "data.num_digits", _positive_int, "a positive integer")
+    _check(config, "data.channels", one_of((1,)), "1 (Moving MNIST is grayscale)")
+    _check(config, "data.image_size", lambda s: s >= moving_mnist.DIGIT_SIZE,
+           f">= {moving_mnist.DIGIT_SIZE} (the MNIST digit size)")
+    _check(config, "data.step_length", lambda x: 0 <= x <= 1, "a number in [0, 1]")
+  elif config.data.source == "tfds":
+    _check(config, "data.tfds_name", lambda x: isinstance(x, str) and x, "a TFDS dataset name, e.g. 'ucf101'")
+  else:
+    _check(config, "data.folder", lambda x: isinstance(x, str) and x, "a directory of video files")
+  _check(config, "data.channels", one_of((1, 3)), "1 or 3")
   _check(config, "fps", lambda x: x > 0, "a positive frame rate")
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
   size = config.data.image_size
+  _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
+  r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",
-         lambda w: len(w) >= 2 and all(_positive_int(c) for c in w) and 4 * 2 ** (len(w) - 1) == size,
-         f"positive channel counts at 4, 8, ..., {size} px (4 * 2**(len - 1) must equal data.image_size={size})")
+         lambda w: len(w) >= 2 and all(_positive_int(c) for c in w) and 4 * 2 ** (len(w) - 1) * r == size,
+         f"positive channel counts at 4, 8, ... px with 4 * 2**(len - 1) * model.generator.output_upsample ({r}) "
+         f"equal to data.image_size={size}")
   for key, side in (("spatial_widths", size), ("temporal_widths", size // 2)):
     _check(config, f"model.discriminator.{key}",
            lambda w, side=side: len(w) >= 1 and all(_positive_int(c) for c in w) and side % 2 ** len(w) == 0,
@@ -69,9 +85,27 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None) 
   _check(config, "ema_decay", lambda x: 0 <= x < 1, "a number in [0, 1)")
   for key in ("optimizer.g_learning_rate", "optimizer.d_learning_rate"):
     _check(config, key, lambda x: x > 0, "a positive learning rate")
+  _check(config, "optimizer.eps", lambda x: x > 0, "a positive number (Adam's epsilon)")
   for key in ("optimizer.b1", "optimizer.b2"):
     _check(config, key, lambda x: 0 <= x < 1, "a number in [0, 1)")
-  _check(config, "mesh", lambda m: len(m) >= 1 and all(isinstance(v, int) and (v > 0 or v == -1) for v in m.values()),
-         "axis names mapped to sizes (positive, or -1 for the remaining devices)")
-  if num_devices is not None:
-    _check(config, "batch_size", lambda b: b % num_devices == 0, f"a multiple of the {num_devices} devices")
+  _check(config, "mesh", lambda m: len(m) >= 1 and set(m) <= set(MESH_AXES)
+         and all(isinstance(v, int) and not isinstance(v, bool) and (v > 0 or v == -1) for v in m.values())
+         and list(m.values()).count(-1) <= 1,
+         f"axes from {MESH_AXES} mapped to sizes (positive, or -1 for the remaining devices, at most once)")
+  _check(config, "sharding.min_size", lambda x: isinstance(x, int) and x >= 0, "an integer >= 0")
+  _check(config, "sharding.rules", lambda rules: all(_valid_rule(r, config.mesh) for r in rules),
+         "(path regex, spec) pairs with spec 'fsdp', 'replicated' or a tuple of mesh axis names / None")
+  if mesh is not None:
+    shards = math.prod(mesh.shape[a] for a in mesh.axis_names if a in ("data", "fsdp"))
+    _check(config, "batch_size", lambda b: b % shards == 0,
+           f"a multiple of the {shards} batch shards (mesh data x fsdp = {dict(mesh.shape)})")
+    _check(config, "batch_size", lambda b: b % jax.process_count() == 0,
+           f"a multiple of the {jax.process_count()} processes")
+
+
+def _valid_rule(rule, mesh_config) -> bool:
+  pattern, spec = rule
+  re.compile(pattern)
+  if spec in ("fsdp", "replicated"):
+    return True
+  return isinstance(spec, (tuple, list)) and all(a is None or a in mesh_config for a in spec)

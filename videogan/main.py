@@ -2,6 +2,7 @@ r"""Command-line entry point: parses flags and calls the library.
 
   python -m videogan.main --config configs/moving_mnist.py --workdir /tmp/mmnist
   python -m videogan.main --config configs/moving_mnist.py --workdir /tmp/mmnist --mode sample
+  python -m videogan.main --config configs/ucf101.py --mode compile   # memory and FLOPs only
 
 Override any config value with `--config.KEY=VALUE` (e.g. `--config.batch_size=32`);
 unknown keys are rejected.
@@ -15,11 +16,24 @@ from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file (optionally `path:variant`).", lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples.")
-flags.DEFINE_enum("mode", "train", ["train", "sample"], "train: train (resuming if possible); sample: write clips from the latest checkpoint.")
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples (train and sample modes).")
+flags.DEFINE_enum(
+    "mode", "train", ["train", "sample", "compile"],
+    "train: train (resuming if possible); sample: write clips from the latest checkpoint; "
+    "compile: build the sharded train step ahead of time and print its memory and FLOPs, without data.",
+)
 flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default WORKDIR/sample_output).")
 flags.DEFINE_integer("step", None, "--mode sample: checkpoint step to load (default: the latest).")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.DEFINE_enum(
+    "distributed", "auto", ["auto", "on", "off"],
+    "Multi-process start-up (jax.distributed.initialize). auto: when --coordinator_address is given or the job "
+    "was launched as several processes by Slurm srun, Open MPI or on a multi-worker TPU slice; on: always, "
+    "letting JAX detect the cluster; off: never.",
+)
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for clusters JAX cannot detect.")
+flags.DEFINE_integer("num_processes", None, "With --coordinator_address: the number of processes.")
+flags.DEFINE_integer("process_id", None, "With --coordinator_address: this process's index.")
+flags.mark_flags_as_required(["config"])
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -32,20 +46,25 @@ class _QuietLibraries(std_logging.Filter):
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if FLAGS.workdir is None and FLAGS.mode != "compile":
+    raise app.UsageError(f"--workdir is required with --mode {FLAGS.mode}.")
   logging.get_absl_handler().addFilter(_QuietLibraries())
   # Imported here so `--help` is fast and TF never claims an accelerator.
   import tensorflow as tf
 
   tf.config.set_visible_devices([], "GPU")
 
-  from videogan import config_validation, safe_pickle, sample, train
+  from videogan import config_validation, parallel, safe_pickle, sample, train
   from videogan.data import mnist
 
+  parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   config = FLAGS.config
   try:
     config_validation.validate(config)
     if FLAGS.mode == "train":
       train.train_and_evaluate(config, FLAGS.workdir)
+    elif FLAGS.mode == "compile":
+      train.compile_train_step(train.setup(config), config)
     else:
       for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step):
         logging.info("Wrote %s", path)

@@ -1,19 +1,37 @@
-"""Device mesh, shardings and global batches.
+"""Device mesh, shardings, multi-process start-up and global batches.
 
-The train step is written for one device and sharded by `jax.jit`: the batch
-is split over the mesh's `data` axis and the state is replicated. A mean over
-the batch inside the step is then already a mean over the global batch.
+The train step is written for one device and sharded by `jax.jit` (XLA SPMD):
+
+* the batch is split over the mesh's `data` and `fsdp` axes, so a mean over
+  the batch inside the step is already a mean over the global batch;
+* every leaf of the train state (parameters, Adam moments, EMA parameters) is
+  placed by the first of `config.sharding.rules` whose regex matches its path,
+  e.g. `g_opt_state/0/mu/block0/spatial/kernel`. With `fsdp > 1` the large
+  ones are split over `fsdp` (ZeRO-3 / FSDP: XLA all-gathers a parameter where
+  it is used and reduce-scatters its gradient); everything else is replicated.
+
+Rules are `(regex, spec)` pairs; `spec` is one of
+  "fsdp":       split the largest dimension divisible by the `fsdp` size;
+  "replicated": a full copy on every device;
+  a tuple:      an explicit PartitionSpec, one mesh axis name (or None) per
+                dimension, e.g. (None, None, None, "model").
+Leaves with fewer than `config.sharding.min_size` elements are replicated.
 """
 
 import math
+import os
+import re
+from collections.abc import Sequence
 
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-BATCH_AXES = ("data",)
+BATCH_AXES = ("data", "fsdp")
+FSDP_AXIS = "fsdp"
 
 
 def make_mesh(mesh_config: ml_collections.ConfigDict, devices=None) -> Mesh:
@@ -31,7 +49,7 @@ def make_mesh(mesh_config: ml_collections.ConfigDict, devices=None) -> Mesh:
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Leading (batch) dimension split over the mesh's data axes."""
+  """Leading (batch) dimension split over the mesh's data-parallel axes."""
   return NamedSharding(mesh, P(tuple(a for a in BATCH_AXES if a in mesh.axis_names)))
 
 
@@ -39,6 +57,101 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
+def _leaf_spec(path: str, shape: Sequence[int], mesh: Mesh, rules, min_size: int) -> P:
+  if math.prod(shape) < min_size:
+    return P()
+  for pattern, spec in rules:
+    if not re.fullmatch(pattern, path):
+      continue
+    if spec == "replicated":
+      return P()
+    if spec == "fsdp":
+      n = mesh.shape.get(FSDP_AXIS, 1)
+      if n == 1:
+        return P()
+      # The largest dimension that splits evenly; ties go to the last (output) one.
+      candidates = [i for i, d in enumerate(shape) if d % n == 0]
+      if not candidates:
+        return P()
+      dim = max(candidates, key=lambda i: (shape[i], i))
+      return P(*[FSDP_AXIS if i == dim else None for i in range(len(shape))])
+    spec = tuple(spec)
+    if len(spec) != len(shape):
+      raise ValueError(f"sharding rule {pattern!r} -> {spec} has {len(spec)} entries; {path} has shape {tuple(shape)}.")
+    for axis, size in zip(spec, shape, strict=True):
+      if axis is not None and size % mesh.shape[axis]:
+        raise ValueError(
+            f"sharding rule {pattern!r} -> {spec}: dimension {size} of {path} {tuple(shape)} "
+            f"is not divisible by mesh axis {axis!r} of size {mesh.shape[axis]}."
+        )
+    return P(*spec)
+  return P()
+
+
+def state_shardings(abstract_tree, mesh: Mesh, sharding_config: ml_collections.ConfigDict):
+  """A NamedSharding for every leaf of `abstract_tree`, chosen by the config's rules."""
+  rules = [(pattern, spec) for pattern, spec in sharding_config.rules]
+
+  def leaf(path, x):
+    name = jax.tree_util.keystr(path, simple=True, separator="/")
+    return NamedSharding(mesh, _leaf_spec(name, x.shape, mesh, rules, sharding_config.min_size))
+
+  return jax.tree_util.tree_map_with_path(leaf, abstract_tree)
+
+
+def describe_shardings(abstract_tree, max_lines: int = 8) -> str:
+  """Bytes of the state per device vs in total, and the sharded parameters."""
+  leaves = jax.tree_util.tree_leaves_with_path(abstract_tree)
+  total = sum(x.size * x.dtype.itemsize for _, x in leaves)
+  per_device = sum(math.prod(x.sharding.shard_shape(x.shape)) * x.dtype.itemsize for _, x in leaves)
+  lines = [f"State: {per_device / 2**20:.1f} MiB per device of {total / 2**20:.1f} MiB."]
+  sharded = [(jax.tree_util.keystr(path, simple=True, separator="/"), x) for path, x in leaves
+             if any(a is not None for a in x.sharding.spec)]
+  params = [(name, x) for name, x in sharded if name.split("/")[0] in ("g_params", "d_params")]
+  if sharded:
+    lines.append(f"{len(sharded)} of {len(leaves)} state leaves are sharded; the largest parameters:")
+    for name, x in sorted(params, key=lambda p: -p[1].size)[:max_lines]:
+      lines.append(f"  {name} {tuple(x.shape)} -> {x.sharding.spec}")
+  return "\n".join(lines)
+
+
 def global_batch(local_batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
   """Assembles each process's slice of the batch into global jax.Arrays."""
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
+
+
+def _cluster_launched() -> bool:
+  """Whether a launcher started several processes of this job (Slurm's srun, Open MPI, a TPU pod)."""
+  env = os.environ
+  return (
+      int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_STEP_ID" in env
+      or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+      or "," in env.get("TPU_WORKER_HOSTNAMES", "")
+  )
+
+
+def initialize_distributed(
+    mode: str = "auto",
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+  """Starts JAX's distributed runtime when this job runs as several processes.
+
+  mode "auto": with an explicit coordinator, or when launched by Slurm (srun),
+  Open MPI or on a multi-worker TPU slice; "on": always (JAX detects the
+  cluster); "off": never. Must run before any JAX computation. CPU collectives
+  across processes use gloo.
+  """
+  explicit = coordinator_address is not None
+  if mode == "off" or (mode == "auto" and not explicit and not _cluster_launched()):
+    return
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  if explicit:
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+  else:
+    jax.distributed.initialize()
+  logging.info(
+      "Distributed: process %d of %d, %d local / %d global devices.",
+      jax.process_index(), jax.process_count(), jax.local_device_count(), jax.device_count(),
+  )

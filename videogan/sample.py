@@ -10,15 +10,13 @@ from videogan import checkpoint, video_io
 from videogan.models.gan import VideoGAN
 
 
-def make_sample_fn(gan: VideoGAN):
-  """Jitted `(g_params, latents) -> clips` uint8 [N, T, H, W, C]."""
+def make_sample_fn(gan: VideoGAN, out_sharding: jax.sharding.Sharding | None = None):
+  """Jitted `(g_params, latents) -> clips` in [-1, 1], [N, T, H, W, C].
 
-  @jax.jit
-  def sample(g_params, latents):
-    video = gan.generator.apply({"params": g_params}, **latents)
-    return jax.numpy.round((jax.numpy.clip(video, -1, 1) + 1) * 127.5).astype(jax.numpy.uint8)
-
-  return sample
+  Pass a replicated `out_sharding` when the params are sharded over several
+  processes, so every process can read the clips.
+  """
+  return jax.jit(lambda g_params, latents: gan.generator.apply({"params": g_params}, **latents), out_shardings=out_sharding)
 
 
 def sample_clips(gan: VideoGAN, g_params, rng: jax.Array, num: int, batch_size: int = 16) -> np.ndarray:
@@ -27,7 +25,7 @@ def sample_clips(gan: VideoGAN, g_params, rng: jax.Array, num: int, batch_size: 
   clips = []
   for i, start in enumerate(range(0, num, batch_size)):
     n = min(batch_size, num - start)
-    clips.append(np.asarray(sample(g_params, gan.latents(jax.random.fold_in(rng, i), n))))
+    clips.append(video_io.to_uint8(sample(g_params, gan.latents(jax.random.fold_in(rng, i), n))))
   return np.concatenate(clips)
 
 

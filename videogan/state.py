@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from videogan import parallel
 from videogan.models.gan import VideoGAN
 
 PyTree = Any
@@ -36,8 +37,8 @@ class TrainState:
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
   """Adam for G and for D (two-time-scale learning rates are allowed)."""
   opt = config.optimizer
-  g_tx = optax.adam(opt.g_learning_rate, b1=opt.b1, b2=opt.b2)
-  d_tx = optax.adam(opt.d_learning_rate, b1=opt.b1, b2=opt.b2)
+  g_tx = optax.adam(opt.g_learning_rate, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+  d_tx = optax.adam(opt.d_learning_rate, b1=opt.b1, b2=opt.b2, eps=opt.eps)
   return g_tx, d_tx
 
 
@@ -64,7 +65,8 @@ def param_count(tree: PyTree) -> int:
   return sum(x.size for x in jax.tree.leaves(tree))
 
 
-def abstract_state(gan: VideoGAN, g_tx, d_tx, sharding) -> TrainState:
-  """The state's shapes and dtypes, every leaf placed with `sharding`, without allocating it."""
+def abstract_state(gan: VideoGAN, g_tx, d_tx, mesh: jax.sharding.Mesh, sharding_config: ml_collections.ConfigDict) -> TrainState:
+  """The state's shapes, dtypes and shardings (by `config.sharding` rules), without allocating it."""
   shapes = jax.eval_shape(lambda rng: init_state(rng, gan, g_tx, d_tx), jax.random.key(0))
-  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+  shardings = parallel.state_shardings(shapes, mesh, sharding_config)
+  return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)

@@ -1,5 +1,6 @@
 """The training loop: mesh, data, state, resume, periodic actions, checkpoints."""
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -7,10 +8,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 from absl import logging
 from clu import metric_writers
 
-from videogan import checkpoint, config_validation, parallel
+from videogan import checkpoint, config_validation, parallel, video_io
 from videogan import sample as sample_lib
 from videogan import state as state_lib
 from videogan.data import pipeline
@@ -42,55 +44,111 @@ def _check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Ch
       )
 
 
-def _log_compiled(compiled, batch_size: int) -> float | None:
-  """Logs the step's XLA cost and memory analysis; returns its FLOPs if known."""
+def _log_compiled(compiled, batch_size: int, num_devices: int) -> dict[str, float]:
+  """Logs the step's XLA cost and memory analysis and returns them.
+
+  XLA analyses the partitioned (per-device) program, so its FLOPs are per
+  device; the step's total is that times the number of devices.
+  """
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", 0.0)) if cost else None
+  per_device = float(cost.get("flops", 0.0)) / 1e9 if cost else 0.0
+  report = {"gflop_per_device_step": per_device, "gflop_per_step": per_device * num_devices}
+  if per_device:
+    logging.info("Train step: %.1f GFLOP per device, %.1f GFLOP per step on %d device(s), %.2f GFLOP per clip "
+                 "(XLA estimate).", per_device, per_device * num_devices, num_devices,
+                 per_device * num_devices / batch_size)
   memory = compiled.memory_analysis()
-  if flops:
-    logging.info("Train step: %.1f GFLOP per step (%.2f GFLOP per clip, XLA estimate).", flops / 1e9, flops / 1e9 / batch_size)
   if memory is not None:
-    logging.info(
-        "Train step memory per device: arguments %.1f MiB, outputs %.1f MiB, temporaries %.1f MiB.",
-        memory.argument_size_in_bytes / 2**20, memory.output_size_in_bytes / 2**20, memory.temp_size_in_bytes / 2**20,
+    report.update(
+        argument_mib=memory.argument_size_in_bytes / 2**20,
+        output_mib=memory.output_size_in_bytes / 2**20,
+        temp_mib=memory.temp_size_in_bytes / 2**20,
     )
-  return flops
+    logging.info("Train step memory per device: arguments %.1f MiB, outputs %.1f MiB, temporaries %.1f MiB.",
+                 report["argument_mib"], report["output_mib"], report["temp_mib"])
+  return report
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """What training and compiling need, before any array is allocated."""
+
+  mesh: jax.sharding.Mesh
+  gan: VideoGAN
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  target: state_lib.TrainState  # Abstract: shapes, dtypes and shardings.
+  batch_sharding: jax.sharding.NamedSharding
+
+  @property
+  def state_sharding(self):
+    return jax.tree.map(lambda s: s.sharding, self.target)
+
+
+def setup(config: ml_collections.ConfigDict, devices=None) -> Setup:
+  """Validates `config` against the devices (default: all) and builds the models and abstract state."""
+  config_validation.validate(config)
+  try:
+    mesh = parallel.make_mesh(config.mesh, devices)
+  except ValueError as e:
+    raise config_validation.ConfigError(str(e)) from e
+  config_validation.validate(config, mesh=mesh)
+  logging.info("Mesh %s over %d devices (%s), %d process(es).",
+               dict(mesh.shape), mesh.size, jax.devices()[0].platform, jax.process_count())
+  gan = VideoGAN.from_config(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  try:
+    target = state_lib.abstract_state(gan, g_tx, d_tx, mesh, config.sharding)
+  except ValueError as e:
+    raise config_validation.ConfigError(f"config.sharding.rules: {e}") from e
+  logging.info("G: %d params, D: %d params. %s", state_lib.param_count(target.g_params),
+               state_lib.param_count(target.d_params), parallel.describe_shardings(target))
+  return Setup(mesh, gan, g_tx, d_tx, target, parallel.batch_sharding(mesh))
+
+
+def compile_train_step(s: Setup, config: ml_collections.ConfigDict):
+  """The train step compiled ahead of time for the abstract state; returns it and its cost report."""
+  replicated = parallel.replicated(s.mesh)
+  train_step = jax.jit(
+      make_train_step(s.gan, config),
+      in_shardings=(s.state_sharding, s.batch_sharding, replicated),
+      out_shardings=(s.state_sharding, replicated),
+      donate_argnums=0,
+  )
+  batch = {"video": jax.ShapeDtypeStruct((config.batch_size, *s.gan.video_shape), jnp.float32, sharding=s.batch_sharding)}
+  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=replicated)
+  t0 = time.perf_counter()
+  compiled = train_step.lower(s.target, batch, rng).compile()
+  logging.info("Compiled the train step in %.1f s.", time.perf_counter() - t0)
+  return compiled, _log_compiled(compiled, config.batch_size, s.mesh.size)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> state_lib.TrainState:
   """Trains the GAN of `config` in `workdir`, resuming from its latest checkpoint."""
   workdir = Path(workdir)
-  mesh = parallel.make_mesh(config.mesh)
-  config_validation.validate(config, num_devices=mesh.size)
+  s = setup(config)
+  pipeline.check_source(config.data)
   _check_workdir(workdir)
-  logging.info("Mesh %s over %d devices (%s), %d process(es).", dict(mesh.shape), mesh.size, jax.devices()[0].platform, jax.process_count())
   is_main = jax.process_index() == 0
-
-  gan = VideoGAN.from_config(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
   init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
-  replicated, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
 
-  # State: built abstractly, then materialised directly in its sharding, either
-  # by the jitted init or by restoring the latest checkpoint.
-  target = state_lib.abstract_state(gan, g_tx, d_tx, replicated)
-  state_sharding = jax.tree.map(lambda s: s.sharding, target)
+  # State: materialised directly in its sharding, either by restoring the
+  # latest checkpoint or by the jitted init.
   ckpt = checkpoint.Checkpointer(
       checkpoint.checkpoint_dir(workdir), save_every=config.checkpoint_every, keep=config.keep_checkpoints
   )
   if ckpt.latest_step() is not None:
-    state, data_position = ckpt.restore(target)
+    state, data_position = ckpt.restore(s.target)
     logging.info("Resumed from step %d in %s.", int(state.step), ckpt.directory)
   else:
-    init = jax.jit(lambda rng: state_lib.init_state(rng, gan, g_tx, d_tx), out_shardings=state_sharding)
+    init = jax.jit(lambda rng: state_lib.init_state(rng, s.gan, s.g_tx, s.d_tx), out_shardings=s.state_sharding)
     state, data_position = init(init_rng), {"next_example": 0}
   start_step = int(state.step)
   if start_step >= config.total_steps:
     logging.info("Nothing to do: the checkpoint is at step %d >= total_steps=%d.", start_step, config.total_steps)
     ckpt.close()
     return state
-  logging.info("G: %d params, D: %d params.", state_lib.param_count(state.g_params), state_lib.param_count(state.d_params))
 
   # Data: this process's slice of each global batch, from the saved position on.
   batch_size = config.batch_size
@@ -101,18 +159,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   )
   batches = iter(dataset.as_numpy_iterator())
 
-  # Compile ahead of time so the cost and memory are known before step 1.
-  train_step = jax.jit(
-      make_train_step(gan, config),
-      in_shardings=(state_sharding, batch_sharding, replicated),
-      out_shardings=(state_sharding, replicated),
-      donate_argnums=0,
-  )
-  batch_spec = {"video": jax.ShapeDtypeStruct((batch_size, *gan.video_shape), jnp.float32, sharding=batch_sharding)}
-  t0 = time.perf_counter()
-  compiled = train_step.lower(state, batch_spec, step_rng).compile()
-  logging.info("Compiled the train step in %.1f s.", time.perf_counter() - t0)
-  flops = _log_compiled(compiled, batch_size)
+  # Compiled before step 1, so the cost and memory are known up front.
+  compiled, cost = compile_train_step(s, config)
+  flops = cost["gflop_per_step"] * 1e9
 
   # TensorBoard scalars from process 0 only; the progress line below is the log.
   writer = metric_writers.AsyncWriter(metric_writers.SummaryWriter(str(workdir)) if is_main else metric_writers.MultiWriter([]))
@@ -120,8 +169,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
     if is_main:
       (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-  sample_fn = sample_lib.make_sample_fn(gan)
-  fixed_latents = gan.latents(sample_rng, config.sample.num_clips)
+  sample_fn = sample_lib.make_sample_fn(s.gan, parallel.replicated(s.mesh))
+  fixed_latents = s.gan.latents(sample_rng, config.sample.num_clips)
 
   def save(force: bool = False) -> None:
     step = int(state.step)
@@ -130,7 +179,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       logging.info("Saving checkpoint at step %d.", step)
 
   def write_samples(step: int) -> None:
-    clips = np.asarray(jax.device_get(sample_fn(state.ema_g_params, fixed_latents)))
+    clips = video_io.to_uint8(jax.device_get(sample_fn(state.ema_g_params, fixed_latents)))
     if is_main:
       out = workdir / "samples"
       out.mkdir(exist_ok=True)
@@ -146,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   try:
     pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
     for step in range(start_step + 1, config.total_steps + 1):
-      batch = parallel.global_batch(next(batches), batch_sharding)
+      batch = parallel.global_batch(next(batches), s.batch_sharding)
       state, metrics = compiled(state, batch, step_rng)
       if pending is not None:
         record(*pending)

@@ -13,17 +13,24 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from videogan import config_validation
 from videogan.data import mnist, moving_mnist
 
 # Split keys keep the train and eval streams independent for the same seed.
 _SPLIT_SEED_OFFSET = {"train": 0, "test": 1_000_003}
 
 
-def _clip_fn(data_config: ml_collections.ConfigDict, split: str, seed: int):
+def check_source(data_config: ml_collections.ConfigDict) -> None:
+  """Fails, before anything is built, if `data_config.source` cannot be read yet."""
   if data_config.source != "moving_mnist":
-    raise ValueError(
-        f"config.data.source={data_config.source!r} is not supported yet; expected 'moving_mnist'."
+    raise config_validation.ConfigError(
+        f"config.data.source={data_config.source!r}: reading video datasets is not implemented yet (only "
+        "'moving_mnist' can train); `--mode compile` builds and compiles this config without data."
     )
+
+
+def _clip_fn(data_config: ml_collections.ConfigDict, split: str, seed: int):
+  check_source(data_config)
   digits = mnist.load_digits(
       split,
       source=data_config.mnist_source,

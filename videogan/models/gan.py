@@ -30,6 +30,7 @@ class VideoGAN:
         generator=generator_lib.Generator(
             widths=tuple(g.widths),
             out_channels=config.data.channels,
+            output_upsample=g.output_upsample,
             motion_dim=g.motion_dim,
             temporal_kernel=g.temporal_kernel,
             impl=config.model.conv_impl,

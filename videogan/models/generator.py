@@ -31,8 +31,11 @@ class Generator(nn.Module):
   """Latents -> clip `[batch, time, height, width, channels]` in [-1, 1].
 
   Attributes:
-    widths: channels at resolutions 4, 8, 16, ...; the output side is
-      4 * 2 ** (len(widths) - 1).
+    widths: channels at resolutions 4, 8, 16, ...
+    output_upsample: r > 1 makes the last conv emit r * r * out_channels
+      channels that are rearranged into r x r pixel blocks (sub-pixel
+      convolution, Shi et al., 2016), so the costliest resolution is never
+      convolved. The output side is 4 * 2 ** (len(widths) - 1) * r.
     out_channels: 1 for grayscale, 3 for RGB.
     motion_dim: GRU state size.
     temporal_kernel: taps of the temporal convs.
@@ -41,6 +44,7 @@ class Generator(nn.Module):
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
   out_channels: int = 1
+  output_upsample: int = 1
   motion_dim: int = 16
   temporal_kernel: int = 3
   impl: layers.Impl = "fold"
@@ -58,5 +62,6 @@ class Generator(nn.Module):
           width, temporal_kernel=self.temporal_kernel, temporal_padding="edge", impl=self.impl, name=f"block{i}"
       )(x)
       x = nn.relu(layers.pixel_norm(x))
-    x = layers.SpatialConv(self.out_channels, impl=self.impl, name="to_pixels")(x)
-    return jnp.tanh(x)
+    r = self.output_upsample
+    x = layers.SpatialConv(self.out_channels * r * r, impl=self.impl, name="to_pixels")(x)
+    return jnp.tanh(layers.depth_to_space(x, r))

