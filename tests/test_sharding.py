@@ -125,3 +125,18 @@ def test_batch_is_split_over_data_and_fsdp(tiny_config):
   assert s.batch_sharding.spec == jax.sharding.PartitionSpec(("data", "fsdp"))
   batch = parallel.global_batch({"video": np.zeros((8, 4, 32, 32, 1), np.float32)}, s.batch_sharding)
   assert {sh.data.shape[0] for sh in batch["video"].addressable_shards} == {1}
+
+
+@pytest.mark.parametrize("mesh,message", [
+    ({"data": 3}, "config.mesh"),                    # 3 does not divide 8 devices
+    ({"data": -1, "fsdp": -1}, "config.mesh"),        # two -1s
+    ({"data": 2, "tensor": 4}, "config.mesh"),        # unknown axis
+    ({"data": 1, "fsdp": 8}, "config.batch_size=12"),  # with batch 12: not a multiple of 8 shards
+])
+def test_bad_meshes_fail_naming_the_key(tiny_config, mesh, message):
+  config = tiny_config()
+  config.mesh = mesh
+  if mesh == {"data": 1, "fsdp": 8}:
+    config.batch_size = 12  # not a multiple of the 8 batch shards
+  with pytest.raises(train.config_validation.ConfigError, match=message):
+    train.setup(config)
