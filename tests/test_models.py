@@ -34,6 +34,7 @@ def test_default_generator_is_64x64x16(tiny_config):
 
 def test_discriminator_heads_and_frame_sampling(tiny_config):
   config = tiny_config()
+  config.model.discriminator.spectral_norm = True
   gan = VideoGAN.from_config(config)
   video = jax.random.uniform(jax.random.key(0), (3, *gan.video_shape), minval=-1, maxval=1)
   idx = gan.frame_indices(jax.random.key(1), 3)
@@ -49,6 +50,7 @@ def test_discriminator_heads_and_frame_sampling(tiny_config):
 
 def test_spectral_norm_converges_to_largest_singular_value(tiny_config):
   config = tiny_config()
+  config.model.discriminator.spectral_norm = True
   gan = VideoGAN.from_config(config)
   video = jnp.zeros((1, *gan.video_shape))
   idx = jnp.zeros((1, gan.spatial_frames), jnp.int32)

@@ -14,6 +14,8 @@ from videogan.train_step import make_train_step
 def setup(tiny_config):
   config = tiny_config()
   config.ema_decay = 0.9
+  # The classic objective with a spectrally normalised D; R1 is tested below.
+  config.model.discriminator.spectral_norm, config.r1_weight = True, 0.0
   gan = VideoGAN.from_config(config)
   g_tx, d_tx = state_lib.make_optimizers(config)
   state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx))(jax.random.key(0))
@@ -53,6 +55,7 @@ def test_step_is_deterministic_and_uses_the_step_for_randomness(setup):
 def test_r1_and_hinge_variants_run(setup, tiny_config):
   _, state, batch, _ = setup
   config = tiny_config()
+  config.model.discriminator.spectral_norm = True  # The same D as `setup`'s state.
   config.loss, config.r1_weight = "hinge", 10.0
   gan = VideoGAN.from_config(config)
   _, metrics = jax.jit(make_train_step(gan, config))(state, batch, jax.random.key(0))
@@ -82,3 +85,16 @@ def test_g_gradient_is_dL_G_through_the_updated_discriminator(setup):
 
 def optax_global_norm(tree):
   return np.sqrt(sum(np.sum(np.square(np.asarray(x, np.float64))) for x in jax.tree.leaves(tree)))
+
+
+
+def test_r1_without_spectral_norm(tiny_config):
+  config = tiny_config()
+  config.model.discriminator.spectral_norm, config.r1_weight = False, 0.2
+  gan = VideoGAN.from_config(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx))(jax.random.key(0))
+  assert jax.tree.leaves(state.d_stats) == []  # no power-iteration state without spectral norm
+  batch = {"video": jax.random.uniform(jax.random.key(1), (config.batch_size, *gan.video_shape), minval=-1, maxval=1)}
+  new, metrics = jax.jit(make_train_step(gan, config))(state, batch, jax.random.key(2))
+  assert float(metrics["r1_penalty"]) > 0 and np.isfinite(float(metrics["d_loss"])) and int(new.step) == 1
