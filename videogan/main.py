@@ -27,8 +27,8 @@ flags.DEFINE_integer("step", None, "--mode sample: checkpoint step to load (defa
 flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"],
     "Multi-process start-up (jax.distributed.initialize). auto: when --coordinator_address is given or the job "
-    "was launched as several processes by Slurm srun, Open MPI or on a multi-worker TPU slice; on: always, "
-    "letting JAX detect the cluster; off: never.",
+    "was launched as several processes by Slurm srun, Open MPI or on a GKE TPU slice; on: always, letting "
+    "JAX detect the cluster (use it on Cloud TPU VM pod slices); off: never.",
 )
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for clusters JAX cannot detect.")
 flags.DEFINE_integer("num_processes", None, "With --coordinator_address: the number of processes.")

@@ -121,7 +121,11 @@ def global_batch(local_batch: dict[str, np.ndarray], sharding: NamedSharding) ->
 
 
 def _cluster_launched() -> bool:
-  """Whether a launcher started several processes of this job (Slurm's srun, Open MPI, a TPU pod)."""
+  """Whether a launcher started several processes of this job (Slurm's srun, Open MPI, a GKE TPU slice).
+
+  Cloud TPU VMs announce their workers only through the metadata server, so
+  there `--distributed=on` is needed (launch/tpu_vm.sh passes it).
+  """
   env = os.environ
   return (
       int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_STEP_ID" in env
@@ -139,8 +143,8 @@ def initialize_distributed(
   """Starts JAX's distributed runtime when this job runs as several processes.
 
   mode "auto": with an explicit coordinator, or when launched by Slurm (srun),
-  Open MPI or on a multi-worker TPU slice; "on": always (JAX detects the
-  cluster); "off": never. Must run before any JAX computation. CPU collectives
+  Open MPI or on a GKE TPU slice; "on": always (JAX detects the cluster,
+  including Cloud TPU VM pod slices); "off": never. Must run before any JAX computation. CPU collectives
   across processes use gloo.
   """
   explicit = coordinator_address is not None
