@@ -22,12 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.source = "folder"
   config.data.folder = "data/sky_timelapse/train"
   config.data.clip_len = 16
-  config.data.image_size = 128
-
-  config.model.generator.widths = (1024, 512, 512, 256, 128, 64)  # 4 .. 128 px
-  config.model.generator.motion_dim = 128
-  config.model.discriminator.spatial_widths = (64, 128, 256, 512, 1024)  # 128 -> 4 px
-  config.model.discriminator.temporal_widths = (64, 128, 256, 512, 1024)  # 64 -> 2 px
+  config_base.model_128px(config)
   config.batch_size = 64
   config.total_steps = 100_000
 

@@ -101,6 +101,16 @@ def accelerator_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
   return config
 
 
+def model_128px(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """DVD-GAN-like widths for 16 x 128 x 128 clips: G 1024 -> 64 over 4..128 px, D 64 -> 1024."""
+  config.data.image_size = 128
+  config.model.generator.widths = (1024, 512, 512, 256, 128, 64)  # 4 .. 128 px
+  config.model.generator.motion_dim = 128
+  config.model.discriminator.spatial_widths = (64, 128, 256, 512, 1024)  # 128 -> 4 px
+  config.model.discriminator.temporal_widths = (64, 128, 256, 512, 1024)  # 64 -> 2 px
+  return config
+
+
 def shrink_for_smoke_test(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The same config at toy sizes (32 px, 4 frames, narrow layers, batch 8).
 
