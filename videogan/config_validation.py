@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from videogan import losses
+from videogan import losses, parallel
 from videogan.data import mnist, moving_mnist
 from videogan.models import layers
 
@@ -96,7 +96,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "sharding.rules", lambda rules: all(_valid_rule(r, config.mesh) for r in rules),
          "(path regex, spec) pairs with spec 'fsdp', 'replicated' or a tuple of mesh axis names / None")
   if mesh is not None:
-    shards = math.prod(mesh.shape[a] for a in mesh.axis_names if a in ("data", "fsdp"))
+    shards = math.prod(mesh.shape[a] for a in mesh.axis_names if a in parallel.BATCH_AXES)
     _check(config, "batch_size", lambda b: b % shards == 0,
            f"a multiple of the {shards} batch shards (mesh data x fsdp = {dict(mesh.shape)})")
     _check(config, "batch_size", lambda b: b % jax.process_count() == 0,
