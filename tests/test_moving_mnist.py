@@ -83,9 +83,10 @@ def test_digits_stay_inside_and_bounce(train_digits):
 
 
 def test_train_and_test_splits_use_their_own_digits(tiny_config):
-  config = tiny_config().data
+  full_config = tiny_config()
+  config = full_config.data
   test_digits = mnist.load_digits("test")
-  ds = pipeline.make_dataset(config, split="test", seed=0, global_batch=2, num_steps=1)
+  ds = pipeline.make_dataset(full_config, split="test", seed=0, global_batch=2, num_steps=1)
   video = next(ds.as_numpy_iterator())["video"][0]
   params = moving_mnist.clip_params(0 + 1_000_003, 0, config.num_digits, len(test_digits))
   positions = moving_mnist.trajectories(params["start"], params["theta"], config.clip_len, config.step_length)
@@ -99,9 +100,9 @@ def test_train_and_test_splits_use_their_own_digits(tiny_config):
 
 
 def test_process_shards_tile_the_global_batch_and_resume_continues(tiny_config):
-  config = tiny_config().data
+  config = tiny_config()
   whole = [b["video"] for b in pipeline.make_dataset(config, split="train", seed=3, global_batch=4, num_steps=3).as_numpy_iterator()]
-  assert len(whole) == 3 and whole[0].shape == (4, config.clip_len, config.image_size, config.image_size, 1)
+  assert len(whole) == 3 and whole[0].shape == (4, config.data.clip_len, config.data.image_size, config.data.image_size, 1)
   shards = [
       [b["video"] for b in pipeline.make_dataset(
           config, split="train", seed=3, global_batch=4, num_steps=3, process_index=p, process_count=2).as_numpy_iterator()]

@@ -16,9 +16,10 @@ def base_config() -> ml_collections.ConfigDict:
 
   # Data: clips [batch, clip_len, image_size, image_size, channels] in [-1, 1].
   config.data = ml_collections.ConfigDict()
-  config.data.source = "moving_mnist"  # "moving_mnist", "tfds" (ucf101, kinetics600, ...) or "folder".
+  config.data.source = "moving_mnist"  # "moving_mnist", "folder", "tfrecord" or "tfds" (ucf101, kinetics600, ...).
   config.data.tfds_name = config_dict.placeholder(str)  # With source "tfds": dataset name.
   config.data.folder = config_dict.placeholder(str)  # With source "folder": a directory of videos.
+  config.data.tfrecord_dir = config_dict.placeholder(str)  # With source "tfrecord": output of videogan.prepare.
   config.data.clip_len = 16
   config.data.image_size = 64
   config.data.channels = 1
@@ -28,6 +29,13 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.tfds_data_dir = config_dict.placeholder(str)
   config.data.download = True  # Whether TFDS may download when the data is absent.
   config.data.prefetch = 2
+  config.data.num_parallel_calls = -1  # Clips decoded in parallel; -1 = tf.data AUTOTUNE.
+  # Video sources ("folder", "tfrecord", "tfds"): frames are resampled to `config.fps`.
+  config.data.frame_stride = 1  # Take every n-th frame after resampling.
+  config.data.short_videos = "skip"  # Videos shorter than a clip: "skip" them or "pad" with the last frame.
+  config.data.crop = "random"  # Training crop after scaling the shorter side: "random" or "center" (eval: center).
+  config.data.random_flip = False  # Mirror training clips horizontally with probability 1/2.
+  config.data.eval_fraction = 0.1  # "folder" without train/ and test/ sub-folders: share of videos for eval.
 
   # Model: MoCoGAN-style G, DVD-GAN-style D, (2+1)D convs.
   config.model = ml_collections.ConfigDict()
@@ -39,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.generator.motion_dim = 16
   config.model.generator.temporal_kernel = 3
   config.model.generator.output_upsample = 1  # Sub-pixel factor of the last conv (1 = none).
+  config.model.generator.norm = "pixel"  # Or "batch": see layers.BatchStatNorm.
   config.model.discriminator = ml_collections.ConfigDict()
   config.model.discriminator.spatial_widths = (16, 32, 64, 128)  # Stride-2 convs: 64 -> 4 px.
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)  # On the half-size clip: 32 -> 2 px.

@@ -17,7 +17,7 @@ from videogan.data import mnist, moving_mnist
 from videogan.models import layers
 
 MESH_AXES = ("data", "fsdp", "model")
-DATA_SOURCES = ("moving_mnist", "tfds", "folder")
+DATA_SOURCES = ("moving_mnist", "folder", "tfrecord", "tfds")
 
 
 class ConfigError(ValueError):
@@ -59,13 +59,23 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     _check(config, "data.step_length", lambda x: 0 <= x <= 1, "a number in [0, 1]")
   elif config.data.source == "tfds":
     _check(config, "data.tfds_name", lambda x: isinstance(x, str) and x, "a TFDS dataset name, e.g. 'ucf101'")
+  elif config.data.source == "tfrecord":
+    _check(config, "data.tfrecord_dir", lambda x: isinstance(x, str) and x, "a directory written by videogan.prepare")
   else:
     _check(config, "data.folder", lambda x: isinstance(x, str) and x, "a directory of video files")
+  if config.data.source != "moving_mnist":
+    _check(config, "data.frame_stride", _positive_int, "a positive integer")
+    _check(config, "data.short_videos", one_of(("skip", "pad")), "'skip' or 'pad'")
+    _check(config, "data.crop", one_of(("random", "center")), "'random' or 'center'")
+    _check(config, "data.random_flip", lambda x: isinstance(x, bool), "True or False")
+    _check(config, "data.eval_fraction", lambda x: 0 <= x < 1, "a fraction in [0, 1)")
+  _check(config, "data.num_parallel_calls", lambda x: x == -1 or _positive_int(x), "a positive integer or -1 (AUTOTUNE)")
   _check(config, "data.channels", one_of((1, 3)), "1 or 3")
   _check(config, "fps", lambda x: x > 0, "a positive frame rate")
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
   size = config.data.image_size
+  _check(config, "model.generator.norm", one_of(("pixel", "batch")), "\"pixel\" or \"batch\"")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

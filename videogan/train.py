@@ -15,7 +15,7 @@ from clu import metric_writers
 from videogan import checkpoint, config_validation, parallel, video_io
 from videogan import sample as sample_lib
 from videogan import state as state_lib
-from videogan.data import pipeline
+from videogan.data import pipeline, video_source
 from videogan.models.gan import VideoGAN
 from videogan.train_step import make_train_step
 
@@ -128,7 +128,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   """Trains the GAN of `config` in `workdir`, resuming from its latest checkpoint."""
   workdir = Path(workdir)
   s = setup(config)
-  pipeline.check_source(config.data)
+  pipeline.check_source(config)
   _check_workdir(workdir)
   is_main = jax.process_index() == 0
   init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
@@ -152,10 +152,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
   # Data: this process's slice of each global batch, from the saved position on.
   batch_size = config.batch_size
+  bad_files = video_source.BadFiles()
   dataset = pipeline.make_dataset(
-      config.data, split="train", seed=config.seed, global_batch=batch_size,
+      config, split="train", seed=config.seed, global_batch=batch_size,
       first_example=data_position["next_example"], num_steps=config.total_steps - start_step,
-      process_index=jax.process_index(), process_count=jax.process_count(),
+      process_index=jax.process_index(), process_count=jax.process_count(), bad_files=bad_files,
   )
   batches = iter(dataset.as_numpy_iterator())
 
@@ -195,7 +196,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   try:
     pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
     for step in range(start_step + 1, config.total_steps + 1):
-      batch = parallel.global_batch(next(batches), s.batch_sharding)
+      batch = parallel.global_batch({"video": next(batches)["video"]}, s.batch_sharding)
       state, metrics = compiled(state, batch, step_rng)
       if pending is not None:
         record(*pending)
@@ -224,6 +225,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             means["d_loss"], means["g_loss"], means["d_real"], means["d_fake"],
         )
         window = []
+        bad_files.log_new(logging)  # Videos skipped as unreadable since the last line, with paths.
       if sampling:
         write_samples(step)
       if saving:

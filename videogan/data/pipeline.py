@@ -14,37 +14,86 @@ import numpy as np
 import tensorflow as tf
 
 from videogan import config_validation
-from videogan.data import mnist, moving_mnist
+from videogan.data import mnist, moving_mnist, tfrecord, video_source
 
 # Split keys keep the train and eval streams independent for the same seed.
 _SPLIT_SEED_OFFSET = {"train": 0, "test": 1_000_003}
 
 
-def check_source(data_config: ml_collections.ConfigDict) -> None:
-  """Fails, before anything is built, if `data_config.source` cannot be read yet."""
-  if data_config.source != "moving_mnist":
-    raise config_validation.ConfigError(
-        f"config.data.source={data_config.source!r}: reading video datasets is not implemented yet (only "
-        "'moving_mnist' can train); `--mode compile` builds and compiles this config without data."
-    )
+def check_source(config: ml_collections.ConfigDict, split: str = "train") -> None:
+  """Fails, before anything is compiled, if `config.data` cannot give `split`'s clips.
 
-
-def _clip_fn(data_config: ml_collections.ConfigDict, split: str, seed: int):
-  check_source(data_config)
-  digits = mnist.load_digits(
-      split,
-      source=data_config.mnist_source,
-      tfds_data_dir=data_config.tfds_data_dir,
-      download=data_config.download,
+  Raises `ConfigError` naming the key and path: a missing or empty folder, or
+  one with no usable video (each file tried is named with its reason).
+  """
+  data = config.data
+  if data.source == "moving_mnist":
+    return
+  if data.source == "folder":
+    try:
+      videos = video_source.list_videos(data.folder, split, data.eval_fraction)
+      video_source.first_readable(videos, video_source.ClipSpec.from_config(config, train=False))
+    except FileNotFoundError as e:
+      raise config_validation.ConfigError(f"config.data.folder={data.folder!r}, {split!r} split: {e}") from None
+    return
+  if data.source == "tfrecord":
+    try:
+      index = tfrecord.read_index(data.tfrecord_dir)
+      if not index["splits"].get(split, {}).get("records"):
+        raise FileNotFoundError(f"no {split!r} videos in {tfrecord.INDEX}")
+    except (FileNotFoundError, ValueError) as e:
+      raise config_validation.ConfigError(str(e) if "config.data" in str(e) else
+                                          f"config.data.tfrecord_dir={data.tfrecord_dir!r}: {e}") from None
+    return
+  raise config_validation.ConfigError(
+      f"config.data.source={data.source!r}: reading this source is not implemented yet; "
+      "`--mode compile` builds and compiles this config without data."
   )
+
+
+def _moving_mnist_fn(config: ml_collections.ConfigDict, split: str, seed: int):
+  data = config.data
+  digits = mnist.load_digits(split, source=data.mnist_source, tfds_data_dir=data.tfds_data_dir, download=data.download)
   return moving_mnist.make_clip_fn(
       tf.constant(digits),
       seed=seed + _SPLIT_SEED_OFFSET[split],
-      clip_len=data_config.clip_len,
-      canvas_size=data_config.image_size,
-      num_digits=data_config.num_digits,
-      step_length=data_config.step_length,
+      clip_len=data.clip_len,
+      canvas_size=data.image_size,
+      num_digits=data.num_digits,
+      step_length=data.step_length,
   )
+
+
+def _folder_fn(config: ml_collections.ConfigDict, split: str, seed: int, training: bool, bad_files: video_source.BadFiles):
+  data = config.data
+  videos = video_source.list_videos(data.folder, split, data.eval_fraction)
+  spec = video_source.ClipSpec.from_config(config, train=training)
+  source = video_source.FolderSource(videos, spec, seed, split, training, bad_files)
+  shape = (data.clip_len, data.image_size, data.image_size, data.channels)
+
+  def load(index):
+    clip, label, path = source.clip(int(index))
+    return np.ascontiguousarray(clip), np.int32(label), np.bytes_(path.encode())
+
+  def clip_fn(index):
+    clip, label, path = tf.numpy_function(load, [index], [tf.uint8, tf.int32, tf.string], stateful=False)
+    return {"video": tf.ensure_shape(clip, shape), "label": tf.ensure_shape(label, ()), "path": tf.ensure_shape(path, ())}
+
+  return clip_fn
+
+
+def _tfrecord_fn(config: ml_collections.ConfigDict, split: str, seed: int, training: bool, bad_files: video_source.BadFiles):
+  index = tfrecord.read_index(config.data.tfrecord_dir)
+  spec = video_source.ClipSpec.from_config(config, train=training)
+  return tfrecord.TFRecordSource(config.data.tfrecord_dir, index, split, spec, seed, training, bad_files).clip_fn()
+
+
+def _to_model_range(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+  """uint8 [0, 255] -> float32 [-1, 1]; Moving MNIST is already float."""
+  video = example["video"]
+  if video.dtype == tf.uint8:
+    video = tf.cast(video, tf.float32) / 127.5 - 1.0
+  return {**example, "video": video}
 
 
 def _local_indices(first_example: int, num_steps: int | None, global_batch: int, process_index: int, process_count: int) -> tf.data.Dataset:
@@ -58,7 +107,7 @@ def _local_indices(first_example: int, num_steps: int | None, global_batch: int,
 
 
 def make_dataset(
-    data_config: ml_collections.ConfigDict,
+    config: ml_collections.ConfigDict,
     *,
     split: str,
     seed: int,
@@ -67,11 +116,16 @@ def make_dataset(
     num_steps: int | None = None,
     process_index: int = 0,
     process_count: int = 1,
+    training: bool | None = None,
+    bad_files: video_source.BadFiles | None = None,
 ) -> tf.data.Dataset:
-  """Batches of `{"video": float32 [local_batch, T, H, W, C] in [-1, 1]}`.
+  """Batches of `{"video": float32 [local_batch, T, H, W, C] in [-1, 1], ...}`.
+
+  Video sources add "label" (int32, -1 without class folders) and "path" of
+  each clip's video.
 
   Args:
-    data_config: `config.data`.
+    config: the run's config (`config.data`, and `config.fps` for video sources).
     split: "train" or "test".
     seed: the run's seed; clips are a pure function of (seed, split, index).
     global_batch: clips per step over all processes.
@@ -79,12 +133,27 @@ def make_dataset(
       resume position: `step * global_batch` for a run that kept its batch size).
     num_steps: number of batches, or None for an endless stream.
     process_index, process_count: this process's slice of each global batch.
+      Only this process's clips are decoded.
+    training: random video order, clip starts, crops and flips; False gives
+      the deterministic evaluation clips. Defaults to `split == "train"`.
+    bad_files: collects the videos skipped as unusable (to log them).
   """
   if global_batch % process_count:
     raise ValueError(f"global batch {global_batch} is not divisible by {process_count} processes.")
-  clip_fn = _clip_fn(data_config, split, seed)
+  source = config.data.source
+  if source == "moving_mnist":
+    clip_fn = _moving_mnist_fn(config, split, seed)
+  elif source in ("folder", "tfrecord"):
+    training = split == "train" if training is None else training
+    make_fn = _folder_fn if source == "folder" else _tfrecord_fn
+    clip_fn = make_fn(config, split, seed, training, bad_files if bad_files is not None else video_source.BadFiles())
+  else:
+    check_source(config)
   ds = _local_indices(first_example, num_steps, global_batch, process_index, process_count)
-  ds = ds.map(clip_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  # Clip i is a pure function of i, so parallel decoding keeps the order.
+  parallel_calls = tf.data.AUTOTUNE if config.data.num_parallel_calls == -1 else config.data.num_parallel_calls
+  ds = ds.map(clip_fn, num_parallel_calls=parallel_calls, deterministic=True)
   ds = ds.batch(global_batch // process_count, drop_remainder=True)
-  return ds.prefetch(data_config.prefetch)
+  ds = ds.map(_to_model_range)
+  return ds.prefetch(config.data.prefetch)
 
