@@ -75,7 +75,6 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
   size = config.data.image_size
-  _check(config, "model.generator.norm", one_of(("pixel", "batch")), "\"pixel\" or \"batch\"")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

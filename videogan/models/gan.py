@@ -33,7 +33,6 @@ class VideoGAN:
             output_upsample=g.output_upsample,
             motion_dim=g.motion_dim,
             temporal_kernel=g.temporal_kernel,
-            norm=g.norm,
             impl=config.model.conv_impl,
         ),
         discriminator=discriminator_lib.Discriminator(

@@ -39,8 +39,6 @@ class Generator(nn.Module):
     out_channels: 1 for grayscale, 3 for RGB.
     motion_dim: GRU state size.
     temporal_kernel: taps of the temporal convs.
-    norm: "pixel" (per-position feature RMS, Karras et al., 2018) or "batch"
-      (`layers.BatchStatNorm`, as in DCGAN) after every conv but the last.
     impl: video conv implementation, see `layers`.
   """
 
@@ -49,13 +47,7 @@ class Generator(nn.Module):
   output_upsample: int = 1
   motion_dim: int = 16
   temporal_kernel: int = 3
-  norm: str = "pixel"
   impl: layers.Impl = "fold"
-
-  def _norm(self, x: jax.Array, name: str) -> jax.Array:
-    if self.norm == "batch":
-      return layers.BatchStatNorm(name=name)(x)
-    return layers.pixel_norm(x)
 
   @nn.compact
   def __call__(self, content: jax.Array, motion_noise: jax.Array) -> jax.Array:
@@ -63,13 +55,13 @@ class Generator(nn.Module):
     motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise)
     z = jnp.concatenate([jnp.broadcast_to(content[:, None], (b, t, content.shape[-1])), motion], -1)
     x = nn.Dense(4 * 4 * self.widths[0], name="project")(z).reshape(b, t, 4, 4, self.widths[0])
-    x = nn.relu(self._norm(x, "project_norm"))
+    x = nn.relu(layers.pixel_norm(x))
     for i, width in enumerate(self.widths[1:]):
       x = layers.upsample_nearest(x)
       x = layers.VideoConv(
           width, temporal_kernel=self.temporal_kernel, temporal_padding="edge", impl=self.impl, name=f"block{i}"
       )(x)
-      x = nn.relu(self._norm(x, f"block{i}_norm"))
+      x = nn.relu(layers.pixel_norm(x))
     r = self.output_upsample
     x = layers.SpatialConv(self.out_channels * r * r, impl=self.impl, name="to_pixels")(x)
     return jnp.tanh(layers.depth_to_space(x, r))

@@ -150,25 +150,3 @@ def pixel_norm(x: jax.Array, eps: float = 1e-8) -> jax.Array:
   """Normalises each feature vector to unit RMS (Karras et al., 2018); stateless."""
   return x * lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
 
-
-class BatchStatNorm(nn.Module):
-  """Normalises each channel over batch, time and space, then scales and shifts.
-
-  Batch normalisation (Ioffe & Szegedy, 2015) as DCGAN's generator uses it in
-  training, *always* with the statistics of the batch at hand and without
-  running averages, so it is stateless. Under `jit` with the batch sharded the
-  means are global (XLA inserts the all-reduce), so results do not depend on
-  the mesh. A clip's output does depend on the other clips in its batch;
-  generate in batches of several clips.
-  """
-
-  eps: float = 1e-5
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    axes = tuple(range(x.ndim - 1))
-    mean = jnp.mean(x, axis=axes)
-    var = jnp.mean(jnp.square(x - mean), axis=axes)
-    scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
-    bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
-    return (x - mean) * (scale * lax.rsqrt(var + self.eps)) + bias
