@@ -6,7 +6,7 @@ context frames comes with the conditioning work). Meant for a TPU v5e-8 slice
 clips per chip; XLA's float32 estimate of the step's temporaries: 4.4 GiB per chip).
 
 Data: TFDS `bair_robot_pushing_small` (`tfds build bair_robot_pushing_small
---data_dir DIR`). Variant `smoke`: toy sizes for tests on 8 fake CPU devices.
+--data_dir DIR --file_format=array_record`). Variant `smoke`: toy sizes for tests on 8 fake CPU devices.
 """
 
 import ml_collections
@@ -22,6 +22,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.fps = 10.0
   config.data.source = "tfds"
   config.data.tfds_name = "bair_robot_pushing_small"
+  config.data.tfds_video_key = "image_main"  # 64x64 RGB; "image_aux1" is the second camera.
+  config.data.source_fps = 10.0
   config.data.clip_len = 16
   config.data.image_size = 64
 

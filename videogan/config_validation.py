@@ -59,6 +59,9 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     _check(config, "data.step_length", lambda x: 0 <= x <= 1, "a number in [0, 1]")
   elif config.data.source == "tfds":
     _check(config, "data.tfds_name", lambda x: isinstance(x, str) and x, "a TFDS dataset name, e.g. 'ucf101'")
+    for key in ("data.tfds_video_key", "data.tfds_train_split", "data.tfds_eval_split"):
+      _check(config, key, lambda x: isinstance(x, str) and x, "a non-empty string")
+    _check(config, "data.source_fps", lambda x: x is None or x > 0, "a positive frame rate or None (= config.fps)")
   elif config.data.source == "tfrecord":
     _check(config, "data.tfrecord_dir", lambda x: isinstance(x, str) and x, "a directory written by videogan.prepare")
   else:

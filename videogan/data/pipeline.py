@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from videogan import config_validation
-from videogan.data import mnist, moving_mnist, tfrecord, video_source
+from videogan.data import mnist, moving_mnist, tfds_source, tfrecord, video_source
 
 # Split keys keep the train and eval streams independent for the same seed.
 _SPLIT_SEED_OFFSET = {"train": 0, "test": 1_000_003}
@@ -45,10 +45,10 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
       raise config_validation.ConfigError(str(e) if "config.data" in str(e) else
                                           f"config.data.tfrecord_dir={data.tfrecord_dir!r}: {e}") from None
     return
-  raise config_validation.ConfigError(
-      f"config.data.source={data.source!r}: reading this source is not implemented yet; "
-      "`--mode compile` builds and compiles this config without data."
-  )
+  try:  # "tfds"
+    tfds_source.load_builder(data.tfds_name, data.tfds_data_dir)
+  except (FileNotFoundError, ValueError) as e:
+    raise config_validation.ConfigError(str(e)) from None
 
 
 def _moving_mnist_fn(config: ml_collections.ConfigDict, split: str, seed: int):
@@ -86,6 +86,10 @@ def _tfrecord_fn(config: ml_collections.ConfigDict, split: str, seed: int, train
   index = tfrecord.read_index(config.data.tfrecord_dir)
   spec = video_source.ClipSpec.from_config(config, train=training)
   return tfrecord.TFRecordSource(config.data.tfrecord_dir, index, split, spec, seed, training, bad_files).clip_fn()
+
+
+def _tfds_fn(config: ml_collections.ConfigDict, split: str, seed: int, training: bool, bad_files: video_source.BadFiles):
+  return tfds_source.TFDSSource(config, split, seed, training, bad_files).clip_fn()
 
 
 def _to_model_range(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -143,12 +147,10 @@ def make_dataset(
   source = config.data.source
   if source == "moving_mnist":
     clip_fn = _moving_mnist_fn(config, split, seed)
-  elif source in ("folder", "tfrecord"):
-    training = split == "train" if training is None else training
-    make_fn = _folder_fn if source == "folder" else _tfrecord_fn
-    clip_fn = make_fn(config, split, seed, training, bad_files if bad_files is not None else video_source.BadFiles())
   else:
-    check_source(config)
+    training = split == "train" if training is None else training
+    make_fn = {"folder": _folder_fn, "tfrecord": _tfrecord_fn, "tfds": _tfds_fn}[source]
+    clip_fn = make_fn(config, split, seed, training, bad_files if bad_files is not None else video_source.BadFiles())
   ds = _local_indices(first_example, num_steps, global_batch, process_index, process_count)
   # Clip i is a pure function of i, so parallel decoding keeps the order.
   parallel_calls = tf.data.AUTOTUNE if config.data.num_parallel_calls == -1 else config.data.num_parallel_calls

@@ -124,7 +124,7 @@ class TFRecordSource:
     self.order = video_source.VideoOrder(len(self.records), seed, split, shuffle=training)
 
   def plan(self, index: int):
-    """(record bytes, frame numbers, crop y, crop x, flip, label, path) of example `index`."""
+    """(record bytes, frame numbers, crop position in [0, 1)^2, flip, label, path) of example `index`."""
     spec = self.spec
     for record_id in self.order.candidates(index):
       r = self.records[record_id]
@@ -141,39 +141,53 @@ class TFRecordSource:
       except (OSError, video_file.VideoError) as e:
         self.bad_files.add(name, getattr(e, "reason", str(e)))
         continue
-      width, height = video_file.scaled_size(r["width"], r["height"], spec.image_size)
-      if spec.random_crop:
-        y, x = int(rng.integers(height - spec.image_size + 1)), int(rng.integers(width - spec.image_size + 1))
-      else:
-        y, x = (height - spec.image_size) // 2, (width - spec.image_size) // 2
+      u_y, u_x = rng.random(2)
       flip = spec.random_flip and rng.random() < 0.5
-      return (data, frames.astype(np.int64), np.int64(height), np.int64(width), np.int64(y), np.int64(x),
-              np.bool_(flip), np.int32(r["label"]), np.bytes_(r["path"].encode()))
+      return (data, frames.astype(np.int64), np.float32(u_y), np.float32(u_x), np.bool_(flip), np.int32(r["label"]),
+              np.bytes_(r["path"].encode()))
     raise RuntimeError(f"none of the {len(self.records)} records of the {self.split!r} split is usable; "
                        f"first skipped: {self.bad_files.items()[:3]}")
 
   def clip_fn(self):
     """tf.data map function: example index -> {"video" uint8, "label", "path"}."""
     spec = self.spec
-    out_types = [tf.string, tf.int64, tf.int64, tf.int64, tf.int64, tf.int64, tf.bool, tf.int32, tf.string]
+    out_types = [tf.string, tf.int64, tf.float32, tf.float32, tf.bool, tf.int32, tf.string]
 
     def fn(index):
-      data, frames, height, width, y, x, flip, label, path = tf.numpy_function(
+      data, frames, u_y, u_x, flip, label, path = tf.numpy_function(
           lambda i: self.plan(int(i)), [index], out_types, stateful=False)
-      example = tf.io.parse_single_example(data, FEATURES)
-      encoded = tf.gather(tf.sparse.to_dense(example["frames"]), frames)
+      encoded = tf.gather(tf.sparse.to_dense(tf.io.parse_single_example(data, FEATURES)["frames"]), frames)
       video = tf.map_fn(lambda jpeg: tf.io.decode_jpeg(jpeg, channels=spec.channels), encoded,
                         fn_output_signature=tf.TensorSpec([None, None, spec.channels], tf.uint8))
-      stored = tf.stack([tf.cast(example["height"], tf.int64), tf.cast(example["width"], tf.int64)])
-      video = tf.cond(
-          tf.reduce_all(stored == tf.stack([height, width])),
-          lambda: video,
-          lambda: tf.cast(tf.round(tf.clip_by_value(tf.image.resize(video, tf.cast(tf.stack([height, width]), tf.int32), "area"), 0, 255)),
-                          tf.uint8),
-      )
-      video = video[:, y : y + spec.image_size, x : x + spec.image_size]
-      video = tf.cond(flip, lambda: tf.reverse(video, axis=[2]), lambda: video)
-      shape = (spec.clip_len, spec.image_size, spec.image_size, spec.channels)
-      return {"video": tf.ensure_shape(video, shape), "label": tf.ensure_shape(label, ()), "path": tf.ensure_shape(path, ())}
+      video = resize_crop_flip(video, spec, u_y, u_x, flip)
+      return {"video": video, "label": tf.ensure_shape(label, ()), "path": tf.ensure_shape(path, ())}
 
     return fn
+
+
+def resize_crop_flip(video: tf.Tensor, spec: video_source.ClipSpec, u_y, u_x, flip) -> tf.Tensor:
+  """uint8 `[T, h, w, C]` -> shorter side `image_size` (area filter), square crop, optional mirror.
+
+  The crop starts at fractions (u_y, u_x) of the slack when `spec.random_crop`,
+  else in the centre; the scaled size matches `video_file.scaled_size`.
+  """
+  size = spec.image_size
+  shape = tf.shape(video)
+  h, w = tf.cast(shape[1], tf.float64), tf.cast(shape[2], tf.float64)
+  scale = size / tf.minimum(h, w)
+  new_h = tf.maximum(size, tf.cast(tf.round(h * scale), tf.int32))
+  new_w = tf.maximum(size, tf.cast(tf.round(w * scale), tf.int32))
+  video = tf.cond(
+      tf.logical_and(tf.equal(new_h, shape[1]), tf.equal(new_w, shape[2])),
+      lambda: video,
+      lambda: tf.cast(tf.round(tf.clip_by_value(tf.image.resize(video, tf.stack([new_h, new_w]), "area"), 0, 255)),
+                      tf.uint8),
+  )
+  if spec.random_crop:
+    y = tf.cast(tf.floor(u_y * tf.cast(new_h - size + 1, tf.float32)), tf.int32)
+    x = tf.cast(tf.floor(u_x * tf.cast(new_w - size + 1, tf.float32)), tf.int32)
+  else:
+    y, x = (new_h - size) // 2, (new_w - size) // 2
+  video = video[:, y : y + size, x : x + size]
+  video = tf.cond(flip, lambda: tf.reverse(video, axis=[2]), lambda: video)
+  return tf.ensure_shape(video, (spec.clip_len, size, size, spec.channels))
