@@ -14,8 +14,8 @@ To decode once instead of at every clip, write TFRecord shards and train on them
   python -m videogan.main --config configs/video_folder.py --config.data.source=tfrecord \
       --config.data.tfrecord_dir=/data/mine_tfr --workdir /tmp/mine
 
-Variants (`get_config(arg)`): default (sized like the Moving MNIST default,
-RGB) and `tiny` (32x32, 4 frames, narrow layers; for tests).
+Variants (`get_config(arg)`): default (64x64 RGB), `128` (128x128, one more
+G and D block) and `tiny` (32x32, 4 frames, narrow layers; for tests).
 """
 
 import ml_collections
@@ -25,8 +25,8 @@ from videogan import config_base
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = arg or "default"
-  if variant not in ("default", "tiny"):
-    raise ValueError(f"Unknown video_folder variant {variant!r}; expected 'default' or 'tiny'.")
+  if variant not in ("default", "128", "tiny"):
+    raise ValueError(f"Unknown video_folder variant {variant!r}; expected 'default', '128' or 'tiny'.")
   config = config_base.base_config()
   config.fps = 10.0
   config.data.source = "folder"
@@ -42,6 +42,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 8
   config.total_steps = 20_000
 
+  if variant == "128":
+    config.data.image_size = 128
+    config.model.generator.widths = (256, 128, 64, 32, 16, 8)  # 4 .. 128 px
+    config.model.discriminator.spatial_widths = (32, 64, 128, 256, 256)  # 128 -> 4 px
+    config.model.discriminator.temporal_widths = (32, 64, 128, 256, 256)  # 64 -> 2 px
   if variant == "tiny":
     config.data.clip_len = 4
     config.data.image_size = 32

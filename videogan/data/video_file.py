@@ -19,12 +19,18 @@ import dataclasses
 import functools
 import math
 import subprocess
+import warnings
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 
 EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
+
+# JAX warns on every fork of its (multithreaded) process. Starting ffmpeg is a
+# fork immediately followed by exec in C, which runs no Python or JAX code in
+# the child, so that warning does not apply here.
+warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
 
 
 class VideoError(Exception):
