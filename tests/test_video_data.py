@@ -150,6 +150,40 @@ def test_scale_crop_and_flip(tmp_path):
       video_source.crop_and_flip(frames, 4, np.random.default_rng(5), False), frames[:, y : y + 4, x : x + 4])
 
 
+def test_odd_sizes_and_alpha(tmp_path):
+  # 67 x 45 RGBA gif: odd sides, upscaled so the shorter side is 64, alpha dropped.
+  frames = np.zeros((10, 45, 67, 4), np.uint8)
+  frames[..., 0] = 200
+  frames[..., 3] = 255
+  frames[:, :, :10, 3] = 0  # A transparent strip on the left.
+  path = tmp_path / "odd.gif"
+  writer = imageio_ffmpeg.write_frames(str(path), (67, 45), fps=10, codec="gif", pix_fmt_in="rgba", pix_fmt_out="rgb24",
+                                       macro_block_size=1)
+  writer.send(None)
+  for frame in frames:
+    writer.send(np.ascontiguousarray(frame))
+  writer.close()
+  (batch,) = clips(video_config(tmp_path), training=False, global_batch=1)
+  assert batch["video"].shape == (1, 8, 64, 64, 3)
+  centre = (batch["video"][0, :, 20:44, 40:60] + 1) * 127.5  # Opaque red (200, 0, 0) in the source.
+  red, green_blue = centre[..., 0].mean(), centre[..., 1:].mean()  # GIF palettes dither by ~+-20.
+  assert abs(red - 200) < 10 and green_blue < 10, (red, green_blue)
+
+
+def test_evaluation_clips_can_be_cached(counter_30fps, monkeypatch):
+  config = video_config(counter_30fps, cache=True)
+  calls = []
+  read = video_file.read_frames
+  monkeypatch.setattr(video_file, "read_frames", lambda *a, **k: calls.append(1) or read(*a, **k))
+  ds = pipeline.make_dataset(config, split="train", seed=0, global_batch=2, num_steps=2, training=False)
+  first = [b["video"] for b in ds.as_numpy_iterator()]
+  second = [b["video"] for b in ds.as_numpy_iterator()]
+  assert len(calls) == 4  # 4 clips decoded once; the second pass reads the cache.
+  np.testing.assert_array_equal(np.stack(first), np.stack(second))
+  with pytest.raises(ValueError, match="data.cache"):
+    pipeline.make_dataset(config, split="train", seed=0, global_batch=2, num_steps=None, training=False)
+
+
 def test_grayscale_and_channel_count(counter_30fps):
   (batch,) = clips(video_config(counter_30fps, channels=1), training=False, global_batch=1)
   assert batch["video"].shape == (1, 8, 64, 64, 1)

@@ -40,6 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.short_videos = "skip"  # Videos shorter than a clip: "skip" them or "pad" with the last frame.
   config.data.crop = "random"  # Training crop after scaling the shorter side: "random" or "center" (eval: center).
   config.data.random_flip = False  # Mirror training clips horizontally with probability 1/2.
+  config.data.cache = False  # Keep decoded evaluation clips in memory (re-read streams, e.g. FVD).
   config.data.eval_fraction = 0.1  # "folder" without train/ and test/ sub-folders: share of videos for eval.
 
   # Model: MoCoGAN-style G, DVD-GAN-style D, (2+1)D convs.

@@ -71,6 +71,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     _check(config, "data.short_videos", one_of(("skip", "pad")), "'skip' or 'pad'")
     _check(config, "data.crop", one_of(("random", "center")), "'random' or 'center'")
     _check(config, "data.random_flip", lambda x: isinstance(x, bool), "True or False")
+    _check(config, "data.cache", lambda x: isinstance(x, bool), "True or False")
     _check(config, "data.eval_fraction", lambda x: 0 <= x < 1, "a fraction in [0, 1)")
   _check(config, "data.num_parallel_calls", lambda x: x == -1 or _positive_int(x), "a positive integer or -1 (AUTOTUNE)")
   _check(config, "data.channels", one_of((1, 3)), "1 or 3")

@@ -155,6 +155,12 @@ def make_dataset(
   # Clip i is a pure function of i, so parallel decoding keeps the order.
   parallel_calls = tf.data.AUTOTUNE if config.data.num_parallel_calls == -1 else config.data.num_parallel_calls
   ds = ds.map(clip_fn, num_parallel_calls=parallel_calls, deterministic=True)
+  if config.data.cache and source != "moving_mnist":
+    # Only a finite, deterministic (evaluation) stream repeats its clips when iterated again.
+    if training or num_steps is None:
+      raise ValueError("config.data.cache=True: caching needs a finite evaluation stream (training=False, num_steps set);"
+                       " training clips never repeat.")
+    ds = ds.cache()
   ds = ds.batch(global_batch // process_count, drop_remainder=True)
   ds = ds.map(_to_model_range)
   return ds.prefetch(config.data.prefetch)
