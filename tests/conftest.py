@@ -63,4 +63,4 @@ def tiny_config():
     import moving_mnist
   finally:
     sys.path.pop(0)
-  return lambda: moving_mnist.get_config("tiny")
+  return lambda variant="tiny": moving_mnist.get_config(variant)

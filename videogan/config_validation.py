@@ -78,6 +78,13 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "fps", lambda x: x > 0, "a positive frame rate")
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
+  clip_len = config.data.clip_len
+  _check(config, "model.context_frames", lambda k: isinstance(k, int) and 0 <= k < clip_len,
+         f"an integer in [0, data.clip_len={clip_len}) (frames given; the rest are generated)")
+  _check(config, "model.num_classes", lambda n: isinstance(n, int) and n >= 0, "an integer >= 0")
+  if config.model.num_classes and config.data.source == "moving_mnist":
+    raise ConfigError("config.model.num_classes>0 needs labelled clips; data.source='moving_mnist' has none "
+                      "(use a folder with class sub-folders, or a labelled TFDS dataset).")
   size = config.data.image_size
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample

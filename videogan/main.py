@@ -18,12 +18,17 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file (optionally `path:variant`).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples (train and sample modes).")
 flags.DEFINE_enum(
-    "mode", "train", ["train", "sample", "compile"],
+    "mode", "train", ["train", "sample", "extend", "animate", "compile"],
     "train: train (resuming if possible); sample: write clips from the latest checkpoint; "
+    "extend: continue --input video to --seconds; animate: bring --input still image to life for --seconds; "
     "compile: build the sharded train step ahead of time and print its memory and FLOPs, without data.",
 )
 flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default WORKDIR/sample_output).")
-flags.DEFINE_integer("step", None, "--mode sample: checkpoint step to load (default: the latest).")
+flags.DEFINE_integer("step", None, "sample/extend/animate: checkpoint step to load (default: the latest).")
+flags.DEFINE_string("input", None, "--mode extend: a video; --mode animate: a still image.")
+flags.DEFINE_string("output", None, "extend/animate: the mp4 or gif to write.")
+flags.DEFINE_float("seconds", None, "extend/animate: length of the output video in seconds (at config.fps).")
+flags.DEFINE_integer("label", None, "Class-conditional models: the class to generate.")
 flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"],
     "Multi-process start-up (jax.distributed.initialize). auto: when --coordinator_address is given or the job "
@@ -48,13 +53,17 @@ def main(argv) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if FLAGS.workdir is None and FLAGS.mode != "compile":
     raise app.UsageError(f"--workdir is required with --mode {FLAGS.mode}.")
+  if FLAGS.mode in ("extend", "animate"):
+    missing = [f"--{name}" for name in ("input", "output", "seconds") if getattr(FLAGS, name) is None]
+    if missing:
+      raise app.UsageError(f"--mode {FLAGS.mode} needs {', '.join(missing)}.")
   logging.get_absl_handler().addFilter(_QuietLibraries())
   # Imported here so `--help` is fast and TF never claims an accelerator.
   import tensorflow as tf
 
   tf.config.set_visible_devices([], "GPU")
 
-  from videogan import config_validation, parallel, safe_pickle, sample, train
+  from videogan import conditional, config_validation, parallel, safe_pickle, sample, train
   from videogan.data import mnist
 
   parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
@@ -65,12 +74,18 @@ def main(argv) -> None:
       train.train_and_evaluate(config, FLAGS.workdir)
     elif FLAGS.mode == "compile":
       train.compile_train_step(train.setup(config), config)
+    elif FLAGS.mode in ("extend", "animate"):
+      job = conditional.extend if FLAGS.mode == "extend" else conditional.animate
+      conditional.check_output(FLAGS.output)
+      frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step)
+      path = conditional.write_video_atomically(FLAGS.output, frames, config.fps)
+      logging.info("Wrote %s: %d frames at %g fps (%.1f s).", path, len(frames), config.fps, len(frames) / config.fps)
     else:
-      for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step):
+      for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step, FLAGS.label):
         logging.info("Wrote %s", path)
   except (
-      config_validation.ConfigError, mnist.MnistUnavailableError, safe_pickle.UnsafePickleError,
-      train.NonFiniteLossError, OSError,
+      config_validation.ConfigError, conditional.InputError, mnist.MnistUnavailableError,
+      safe_pickle.UnsafePickleError, train.NonFiniteLossError, OSError,
   ) as e:
     # Errors about the user's inputs: the message says what to fix, a traceback would bury it.
     sys.exit(f"videogan: error: {e}")

@@ -6,26 +6,54 @@ import jax
 import ml_collections
 import numpy as np
 
-from videogan import checkpoint, video_io
+from videogan import checkpoint, config_validation, video_io
 from videogan.models.gan import VideoGAN
 
 
 def make_sample_fn(gan: VideoGAN, out_sharding: jax.sharding.Sharding | None = None):
-  """Jitted `(g_params, latents) -> clips` in [-1, 1], [N, T, H, W, C].
+  """Jitted `(g_params, latents, conditioning={}) -> clips` in [-1, 1], [N, T, H, W, C].
 
-  Pass a replicated `out_sharding` when the params are sharded over several
-  processes, so every process can read the clips.
+  `conditioning` holds `context` [N, k, H, W, C] and/or `label` [N] for
+  conditional models. Pass a replicated `out_sharding` when the params are
+  sharded over several processes, so every process can read the clips.
   """
-  return jax.jit(lambda g_params, latents: gan.generator.apply({"params": g_params}, **latents), out_shardings=out_sharding)
+  def sample(g_params, latents, conditioning=None):
+    return gan.generator.apply({"params": g_params}, **latents, **(conditioning or {}))
+
+  return jax.jit(sample, out_shardings=out_sharding)
 
 
-def sample_clips(gan: VideoGAN, g_params, rng: jax.Array, num: int, batch_size: int = 16) -> np.ndarray:
-  """`num` clips from fresh latents, generated `batch_size` at a time."""
+def fixed_conditioning(gan: VideoGAN, config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+  """Conditioning for the training-time samples: the first real evaluation clips' context and labels.
+
+  Class-conditional models without context cycle through the classes.
+  """
+  if not (gan.context_frames or gan.num_classes):
+    return {}
+  from videogan.data import pipeline  # Data code only where it is needed.
+
+  num = config.sample.num_clips
+  split = "test"
+  try:
+    pipeline.check_source(config, split)
+  except config_validation.ConfigError:  # E.g. a folder with no test videos: show training clips instead.
+    split = "train"
+  batch = next(pipeline.make_dataset(config, split=split, seed=config.seed, global_batch=num, num_steps=1,
+                                     training=False).as_numpy_iterator())
+  cond = gan.conditioning(batch if gan.context_frames else {**batch, "label": np.arange(num) % max(gan.num_classes, 1)})
+  return {k: np.asarray(v) for k, v in cond.items()}
+
+
+def sample_clips(gan: VideoGAN, g_params, rng: jax.Array, num: int, batch_size: int = 16,
+                 conditioning: dict[str, np.ndarray] | None = None) -> np.ndarray:
+  """`num` clips from fresh latents, generated `batch_size` at a time (with `conditioning[i]` for clip i)."""
   sample = make_sample_fn(gan)
+  conditioning = conditioning or {}
   clips = []
   for i, start in enumerate(range(0, num, batch_size)):
     n = min(batch_size, num - start)
-    clips.append(video_io.to_uint8(sample(g_params, gan.latents(jax.random.fold_in(rng, i), n))))
+    cond = {k: v[start : start + n] for k, v in conditioning.items()}
+    clips.append(video_io.to_uint8(sample(g_params, gan.latents(jax.random.fold_in(rng, i), n), cond)))
   return np.concatenate(clips)
 
 
@@ -64,11 +92,23 @@ def write_samples(out_dir: str | Path, clips: np.ndarray, fps: float) -> list[Pa
   return paths + [out_dir / "samples.npz"]
 
 
-def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, out_dir: str | Path | None = None, step: int | None = None) -> list[Path]:
-  """Loads the EMA generator of the latest (or given) checkpoint and writes samples."""
+def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, out_dir: str | Path | None = None,
+                           step: int | None = None, label: int | None = None) -> list[Path]:
+  """Loads the EMA generator of the latest (or given) checkpoint and writes samples.
+
+  Class-conditional models sample class `label` (default: cycle through the
+  classes); models with context frames continue the first evaluation clips.
+  """
   gan = VideoGAN.from_config(config)
+  if label is not None and not 0 <= label < gan.num_classes:
+    raise config_validation.ConfigError(
+        f"--label={label}: expected a class in [0, {gan.num_classes})" if gan.num_classes else
+        f"--label={label}: this model is unconditional (model.num_classes=0).")
+  cond = fixed_conditioning(gan, config)
+  if label is not None:
+    cond["label"] = np.full((config.sample.num_clips,), label, np.int32)
   state = checkpoint.restore_from_workdir(config, workdir, gan, step)
   rng = jax.random.fold_in(jax.random.key(config.seed), int(state.step))
-  clips = sample_clips(gan, state.ema_g_params, rng, config.sample.num_clips)
+  clips = sample_clips(gan, state.ema_g_params, rng, config.sample.num_clips, conditioning=cond)
   out_dir = Path(workdir) / "sample_output" if out_dir is None else Path(out_dir)
   return write_samples(out_dir, clips, config.fps)

@@ -45,9 +45,10 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
 def init_state(rng: jax.Array, gan: VideoGAN, g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation) -> TrainState:
   """A fresh state; pure, so it can be `eval_shape`d and jitted with out_shardings."""
   g_rng, d_rng, data_rng = jax.random.split(rng, 3)
-  g_params = gan.generator.init(g_rng, **gan.latents(data_rng, 1))["params"]
   video = jnp.zeros((1, *gan.video_shape))
-  d_vars = gan.discriminator.init(d_rng, video, jnp.zeros((1, gan.spatial_frames), jnp.int32))
+  label = jnp.zeros((1,), jnp.int32)
+  g_params = gan.generator.init(g_rng, **gan.latents(data_rng, 1), **gan.conditioning({"video": video, "label": label}))["params"]
+  d_vars = gan.discriminator.init(d_rng, video, jnp.zeros((1, gan.spatial_frames), jnp.int32), label=label)
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_params,

@@ -117,6 +117,8 @@ def compile_train_step(s: Setup, config: ml_collections.ConfigDict):
       donate_argnums=0,
   )
   batch = {"video": jax.ShapeDtypeStruct((config.batch_size, *s.gan.video_shape), jnp.float32, sharding=s.batch_sharding)}
+  if s.gan.num_classes:
+    batch["label"] = jax.ShapeDtypeStruct((config.batch_size,), jnp.int32, sharding=s.batch_sharding)
   rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=replicated)
   t0 = time.perf_counter()
   compiled = train_step.lower(s.target, batch, rng).compile()
@@ -159,6 +161,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       process_index=jax.process_index(), process_count=jax.process_count(), bad_files=bad_files,
   )
   batches = iter(dataset.as_numpy_iterator())
+  input_keys = ("video", "label") if s.gan.num_classes else ("video",)
+
+  def model_inputs(batch: dict) -> dict:
+    return {k: batch[k] for k in input_keys}
 
   # Compiled before step 1, so the cost and memory are known up front.
   compiled, cost = compile_train_step(s, config)
@@ -172,6 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
   sample_fn = sample_lib.make_sample_fn(s.gan, parallel.replicated(s.mesh))
   fixed_latents = s.gan.latents(sample_rng, config.sample.num_clips)
+  fixed_cond = sample_lib.fixed_conditioning(s.gan, config)  # Real context clips / labels, if conditional.
 
   def save(force: bool = False) -> None:
     step = int(state.step)
@@ -180,7 +187,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       logging.info("Saving checkpoint at step %d.", step)
 
   def write_samples(step: int) -> None:
-    clips = video_io.to_uint8(jax.device_get(sample_fn(state.ema_g_params, fixed_latents)))
+    clips = video_io.to_uint8(jax.device_get(sample_fn(state.ema_g_params, fixed_latents, fixed_cond)))
     if is_main:
       out = workdir / "samples"
       out.mkdir(exist_ok=True)
@@ -196,7 +203,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   try:
     pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
     for step in range(start_step + 1, config.total_steps + 1):
-      batch = parallel.global_batch({"video": next(batches)["video"]}, s.batch_sharding)
+      batch = parallel.global_batch(model_inputs(next(batches)), s.batch_sharding)
       state, metrics = compiled(state, batch, step_rng)
       if pending is not None:
         record(*pending)

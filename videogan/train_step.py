@@ -13,6 +13,10 @@ optionally the R1 penalty (gamma / 2) E||grad_x l(x)||^2 on real clips.
 Order: D first, then G against the *updated* D, as in DCGAN. The G step then
 follows the freshest estimate of the real/fake boundary.
 
+Conditional models: G also takes the clip's first `context_frames` real frames
+(and passes them through unchanged) and/or its class label, and D the label;
+L_D and L_G are the same expressions with G(z | context, y) and D(x | y).
+
 Both updates use the same fake batch G(z), computed once: its VJP carries
 dL_G/dG(z) back to G's parameters (the chain rule
 dL_G/dtheta_G = dL_G/dG(z) . dG(z)/dtheta_G), which saves a whole forward pass
@@ -40,50 +44,54 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
   r1_weight = config.r1_weight
   ema_decay = config.ema_decay
 
-  def r1(d_params, d_stats, real, frame_idx):
+  def r1(d_params, d_stats, real, frame_idx, label):
     """gamma/2 E||grad_x l(x)||^2 with l(x) the sum of a clip's head logits."""
     def clip_logit(x):
-      logits, _ = gan.discriminate(d_params, d_stats, x, frame_idx, update_stats=False)
+      logits, _ = gan.discriminate(d_params, d_stats, x, frame_idx, update_stats=False, label=label)
       return logits["spatial"].mean(axis=1) + logits["temporal"]
     return r1_weight * losses.r1_penalty(clip_logit, real)
 
   regulariser = r1 if r1_weight > 0 else (lambda *_: jnp.zeros(()))
 
-  def d_objective(d_params, d_stats, real, fake, frame_idx):
+  def d_objective(d_params, d_stats, real, fake, frame_idx, label):
     # One forward pass over [real; fake] so the spectral-norm power iteration
     # advances exactly once per step.
     b = real.shape[0]
     logits, d_stats = gan.discriminate(
-        d_params, d_stats, jnp.concatenate([real, fake]), jnp.concatenate([frame_idx, frame_idx]), update_stats=True
+        d_params, d_stats, jnp.concatenate([real, fake]), jnp.concatenate([frame_idx, frame_idx]), update_stats=True,
+        label=None if label is None else jnp.concatenate([label, label]),
     )
     real_logits = {head: logit[:b] for head, logit in logits.items()}
     fake_logits = {head: logit[b:] for head, logit in logits.items()}
     gan_loss = sum(d_gan_loss(real_logits[h], fake_logits[h]) for h in logits)
-    penalty = regulariser(d_params, d_stats, real, frame_idx)
+    penalty = regulariser(d_params, d_stats, real, frame_idx, label)
     return gan_loss + penalty, (d_stats, real_logits, fake_logits, penalty)
 
-  def g_objective(fake, d_params, d_stats, frame_idx):
-    logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False)
+  def g_objective(fake, d_params, d_stats, frame_idx, label):
+    logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False, label=label)
     return sum(g_gan_loss(logit) for logit in logits.values())
 
   def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
     real = batch["video"]  # [batch, time, height, width, channels] in [-1, 1]
     b = real.shape[0]
+    cond = gan.conditioning(batch)  # {} | context: real[:, :k] | label
+    label = cond.get("label")
     z_rng, d_frames_rng, g_frames_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
 
     # G(z), and the VJP that maps a gradient w.r.t. the clips to one w.r.t. G's params.
-    fake, g_vjp = jax.vjp(lambda g_params: gan.generate(g_params, z_rng, b), state.g_params)
+    fake, g_vjp = jax.vjp(lambda g_params: gan.generate(g_params, z_rng, b, **cond), state.g_params)
 
     # 1. D step: descend L_D in D's parameters; G(z) is a constant here.
     frame_idx = gan.frame_indices(d_frames_rng, b)
     (d_loss, (d_stats, real_logits, fake_logits, penalty)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
-        state.d_params, state.d_stats, real, fake, frame_idx
+        state.d_params, state.d_stats, real, fake, frame_idx, label
     )
     d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, d_updates)
 
     # 2. G step: descend L_G through the updated D, dL_G/dtheta_G = VJP(dL_G/dG(z)).
-    g_loss, g_loss_wrt_fake = jax.value_and_grad(g_objective)(fake, d_params, d_stats, gan.frame_indices(g_frames_rng, b))
+    g_loss, g_loss_wrt_fake = jax.value_and_grad(g_objective)(
+        fake, d_params, d_stats, gan.frame_indices(g_frames_rng, b), label)
     (g_grads,) = g_vjp(g_loss_wrt_fake)
     g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)

@@ -26,12 +26,15 @@ class Discriminator(nn.Module):
     spatial_widths: channels of the stride-2 frame convs.
     temporal_widths: channels of the stride-2 (2+1)D convs on the half-size clip.
     spectral_norm: wrap every layer in `nn.SpectralNorm`.
+    num_classes: > 0 makes D a projection discriminator (Miyato & Koyama,
+      2018): each head's logit gets <embed(y), phi(x)>, phi(x) its last features.
     impl: video conv implementation, see `layers`.
   """
 
   spatial_widths: Sequence[int] = (32, 64, 128, 256)
   temporal_widths: Sequence[int] = (32, 64, 128, 256)
   spectral_norm: bool = True
+  num_classes: int = 0
   impl: layers.Impl = "fold"
 
   def _apply(self, layer: nn.Module, x: jax.Array, update_stats: bool) -> jax.Array:
@@ -39,8 +42,16 @@ class Discriminator(nn.Module):
       return nn.SpectralNorm(layer, name=f"sn_{layer.name}")(x, update_stats=update_stats)
     return layer(x)
 
+  def _projection(self, features: jax.Array, label: jax.Array | None, name: str) -> jax.Array:
+    """<embed(y), phi(x)> over the last axis; 0 for an unconditional D."""
+    if not self.num_classes:
+      return jnp.zeros(features.shape[:-1])
+    embed = nn.Embed(self.num_classes, features.shape[-1], name=name)(label)  # [B, F]
+    return jnp.einsum("b...f,bf->b...", features, embed)
+
   @nn.compact
-  def __call__(self, video: jax.Array, frame_idx: jax.Array, update_stats: bool = False) -> dict[str, jax.Array]:
+  def __call__(self, video: jax.Array, frame_idx: jax.Array, update_stats: bool = False,
+               label: jax.Array | None = None) -> dict[str, jax.Array]:
     """Scores `video` [B, T, H, W, C]; `frame_idx` int [B, k] picks the frames for `spatial_disc`."""
     b = video.shape[0]
 
@@ -49,13 +60,17 @@ class Discriminator(nn.Module):
     for i, width in enumerate(self.spatial_widths):
       conv = layers.SpatialConv(width, kernel=4, stride=2, impl=self.impl, name=f"spatial{i}")
       x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
-    spatial = self._apply(nn.Dense(1, name="spatial_logit"), x.reshape(*x.shape[:2], -1), update_stats)
+    features = x.reshape(*x.shape[:2], -1)
+    spatial = self._apply(nn.Dense(1, name="spatial_logit"), features, update_stats)[..., 0]
+    spatial = spatial + self._projection(features, label, "spatial_class_embed")
 
     # temporal_disc: (2+1)D convs striding over space and time on the half-size clip.
     x = layers.avg_pool_spatial(video)
     for i, width in enumerate(self.temporal_widths):
       conv = layers.VideoConv(width, kernel=4, stride=2, temporal_stride=2 if x.shape[1] > 1 else 1, impl=self.impl, name=f"temporal{i}")
       x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
-    temporal = self._apply(nn.Dense(1, name="temporal_logit"), x.reshape(b, -1), update_stats)
+    features = x.reshape(b, -1)
+    temporal = self._apply(nn.Dense(1, name="temporal_logit"), features, update_stats)[..., 0]
+    temporal = temporal + self._projection(features, label, "temporal_class_embed")
 
-    return {"spatial": spatial[..., 0], "temporal": temporal[..., 0]}
+    return {"spatial": spatial, "temporal": temporal}

@@ -22,6 +22,8 @@ class VideoGAN:
   content_dim: int
   motion_noise_dim: int
   spatial_frames: int
+  context_frames: int = 0  # Given frames a clip continues (0: unconditional).
+  num_classes: int = 0  # > 0: class-conditional G and D.
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> "VideoGAN":
@@ -33,12 +35,15 @@ class VideoGAN:
             output_upsample=g.output_upsample,
             motion_dim=g.motion_dim,
             temporal_kernel=g.temporal_kernel,
+            context_frames=config.model.context_frames,
+            num_classes=config.model.num_classes,
             impl=config.model.conv_impl,
         ),
         discriminator=discriminator_lib.Discriminator(
             spatial_widths=tuple(d.spatial_widths),
             temporal_widths=tuple(d.temporal_widths),
             spectral_norm=d.spectral_norm,
+            num_classes=config.model.num_classes,
             impl=config.model.conv_impl,
         ),
         clip_len=config.data.clip_len,
@@ -47,6 +52,8 @@ class VideoGAN:
         content_dim=g.content_dim,
         motion_noise_dim=g.motion_noise_dim,
         spatial_frames=d.spatial_frames,
+        context_frames=config.model.context_frames,
+        num_classes=config.model.num_classes,
     )
 
   @property
@@ -54,20 +61,32 @@ class VideoGAN:
     return (self.clip_len, self.image_size, self.image_size, self.channels)
 
   def latents(self, rng: jax.Array, batch: int) -> dict[str, jax.Array]:
-    return generator_lib.sample_latents(rng, batch, self.clip_len, self.content_dim, self.motion_noise_dim)
+    """Noise for `batch` clips: motion noise for the clip's generated (non-context) frames."""
+    return generator_lib.sample_latents(
+        rng, batch, self.clip_len - self.context_frames, self.content_dim, self.motion_noise_dim)
 
-  def generate(self, g_params, rng: jax.Array, batch: int) -> jax.Array:
-    """Samples `batch` clips [B, T, H, W, C] in [-1, 1] from fresh latents."""
-    return self.generator.apply({"params": g_params}, **self.latents(rng, batch))
+  def conditioning(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """What G takes from a data batch: the first `context_frames` frames and/or the label."""
+    cond = {}
+    if self.context_frames:
+      cond["context"] = batch["video"][:, : self.context_frames]
+    if self.num_classes:
+      cond["label"] = batch["label"]
+    return cond
+
+  def generate(self, g_params, rng: jax.Array, batch: int, **conditioning) -> jax.Array:
+    """Samples `batch` clips [B, T, H, W, C] in [-1, 1] from fresh latents (and `context`/`label`)."""
+    return self.generator.apply({"params": g_params}, **self.latents(rng, batch), **conditioning)
 
   def frame_indices(self, rng: jax.Array, batch: int) -> jax.Array:
     """`spatial_frames` distinct frame indices per clip, int32 [B, k]."""
     return jnp.argsort(jax.random.uniform(rng, (batch, self.clip_len)), axis=1)[:, : self.spatial_frames]
 
-  def discriminate(self, d_params, d_stats, video: jax.Array, frame_idx: jax.Array, update_stats: bool):
+  def discriminate(self, d_params, d_stats, video: jax.Array, frame_idx: jax.Array, update_stats: bool,
+                   label: jax.Array | None = None):
     """Logits `{"spatial": [B, k], "temporal": [B]}` and the (updated) spectral-norm stats."""
     logits, variables = self.discriminator.apply(
         {"params": d_params, "batch_stats": d_stats}, video, frame_idx,
-        update_stats=update_stats, mutable=["batch_stats"],
+        update_stats=update_stats, label=label, mutable=["batch_stats"],
     )
     return logits, variables["batch_stats"]

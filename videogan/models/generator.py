@@ -7,6 +7,18 @@ per-frame *motion* latent produced by a GRU driven by fresh noise each frame:
   e_t ~ N(0, I)            [batch, time, motion_noise_dim]
   h_t = GRU(h_{t-1}, e_t)  [batch, time, motion_dim]
   frame_t = decode([z_c, h_t])  with (2+1)D convs so frames share information.
+
+Conditioning (both optional):
+
+* context frames (`context_frames = k`, image-to-video for k = 1, prediction
+  for k > 1): a 2-D encoder reads the k given frames stacked on the channel
+  axis and returns a feature map at every decoder resolution. The 4 px map,
+  pooled, starts the GRU (h_0) and joins z_c; every map is added to the
+  decoder's features at its resolution for all generated frames (a U-Net-like
+  skip, so G can carry the given appearance forward). Only the frames after the
+  context are generated; the output is [context, generated] with the context
+  passed through unchanged.
+* class labels (`num_classes > 0`): a learned class embedding joins z_c.
 """
 
 from collections.abc import Sequence
@@ -39,6 +51,8 @@ class Generator(nn.Module):
     out_channels: 1 for grayscale, 3 for RGB.
     motion_dim: GRU state size.
     temporal_kernel: taps of the temporal convs.
+    context_frames: number of given frames the clip continues (0: none).
+    num_classes: > 0 for a class-conditional generator.
     impl: video conv implementation, see `layers`.
   """
 
@@ -47,21 +61,57 @@ class Generator(nn.Module):
   output_upsample: int = 1
   motion_dim: int = 16
   temporal_kernel: int = 3
+  context_frames: int = 0
+  num_classes: int = 0
   impl: layers.Impl = "fold"
 
+  def _encode_context(self, context: jax.Array) -> list[jax.Array]:
+    """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
+    b, k, h, w, c = context.shape
+    x = context.transpose(0, 2, 3, 1, 4).reshape(b, 1, h, w, k * c)  # Frames stacked on channels.
+    if self.output_upsample > 1:
+      x = layers.avg_pool_spatial(x, self.output_upsample)
+    features = []
+    for i in reversed(range(len(self.widths))):  # From the finest resolution down to 4 px.
+      stride = 1 if i == len(self.widths) - 1 else 2
+      x = nn.leaky_relu(layers.SpatialConv(self.widths[i], stride=stride, impl=self.impl, name=f"context{i}")(x), 0.2)
+      features.append(x)
+    return features[::-1]
+
   @nn.compact
-  def __call__(self, content: jax.Array, motion_noise: jax.Array) -> jax.Array:
+  def __call__(self, content: jax.Array, motion_noise: jax.Array, context: jax.Array | None = None,
+               label: jax.Array | None = None) -> jax.Array:
+    """Clip `[B, k + T, H, W, C]` for context `[B, k, H, W, C]` (k = 0: none) and T = motion steps."""
     b, t, _ = motion_noise.shape
-    motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise)
+    skips = [None] * len(self.widths)
+    carry = None
+    if self.context_frames:
+      if context is None or context.shape[1] != self.context_frames:
+        raise ValueError(f"this generator continues {self.context_frames} context frame(s); got context "
+                         f"{None if context is None else context.shape}.")
+      skips = self._encode_context(context)
+      pooled = skips[0].mean(axis=(1, 2, 3))  # [B, widths[0]]
+      carry = jnp.tanh(nn.Dense(self.motion_dim, name="context_to_motion")(pooled))
+      content = jnp.concatenate([content, nn.Dense(content.shape[-1], name="context_to_content")(pooled)], -1)
+    if self.num_classes:
+      content = jnp.concatenate([content, nn.Embed(self.num_classes, content.shape[-1], name="class_embed")(label)], -1)
+    motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise, initial_carry=carry)
     z = jnp.concatenate([jnp.broadcast_to(content[:, None], (b, t, content.shape[-1])), motion], -1)
     x = nn.Dense(4 * 4 * self.widths[0], name="project")(z).reshape(b, t, 4, 4, self.widths[0])
-    x = nn.relu(layers.pixel_norm(x))
+    x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
     for i, width in enumerate(self.widths[1:]):
       x = layers.upsample_nearest(x)
       x = layers.VideoConv(
           width, temporal_kernel=self.temporal_kernel, temporal_padding="edge", impl=self.impl, name=f"block{i}"
       )(x)
-      x = nn.relu(layers.pixel_norm(x))
+      x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
     r = self.output_upsample
     x = layers.SpatialConv(self.out_channels * r * r, impl=self.impl, name="to_pixels")(x)
-    return jnp.tanh(layers.depth_to_space(x, r))
+    video = jnp.tanh(layers.depth_to_space(x, r))
+    return video if context is None else jnp.concatenate([context.astype(video.dtype), video], axis=1)
+
+  def _add_skip(self, x: jax.Array, skip: jax.Array | None, name: str) -> jax.Array:
+    """x + W skip, the context's features at x's resolution, for every generated frame."""
+    if skip is None:
+      return x
+    return x + nn.Dense(x.shape[-1], name=name)(skip)  # skip [B, 1, h, w, C] broadcasts over time.
