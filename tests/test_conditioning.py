@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.test_video_data import counter_frames, read_counter, write_video
-from videogan import conditional, video_io
+from videogan import conditional, eval_prediction, video_io
 from videogan import state as state_lib
 from videogan.models.gan import VideoGAN
 from videogan.train_step import make_train_step
@@ -153,3 +153,25 @@ def test_bad_inputs_fail_clearly_and_write_nothing(predict_workdir, ten_second_c
                  str(still), "--seconds", "20", "--output", str(out), check=False)
   assert proc.returncode != 0 and "is a still image" in proc.stderr and not out.exists()
   assert list(tmp_path.glob("*.mp4")) == [tmp_path / "text.mp4"]  # No partial or temporary files.
+
+
+def test_prediction_metrics_by_hand():
+  truth = np.zeros((1, 4, 2, 2, 1))
+  truth[0, 1] = 0.5
+  truth[0, 2] = 1.0
+  truth[0, 3] = 0.25
+  pred = truth.copy()
+  pred[0, 2] = 0.5  # k = 2: frames 2 and 3 are predicted; frame 2 off by 0.5, frame 3 exact.
+  m = eval_prediction.prediction_metrics(pred, truth, 2)
+  assert m["mse"] == pytest.approx((0.25 + 0.0) / 2)
+  assert m["psnr"] == pytest.approx((10 * np.log10(1 / 0.25) + 10 * np.log10(1 / 1e-10)) / 2)
+  assert m["seam"] == pytest.approx(abs(0.5 - 0.5)) and m["inside"] == pytest.approx(0.25)
+
+
+def test_eval_prediction_cli_writes_a_report(predict_workdir):
+  import json
+
+  run_cli("--config", TINY_PREDICT, "--workdir", str(predict_workdir), "--mode", "eval_prediction", "--num_clips", "8")
+  report = json.loads((predict_workdir / "eval_prediction.json").read_text())
+  assert report["clips"] == 8 and report["given_frames"] == 2 and report["predicted_frames"] == 2
+  assert report["copy_last_frame"]["seam"] == 0 and report["model"]["mse"] > 0

@@ -8,6 +8,7 @@ Override any config value with `--config.KEY=VALUE` (e.g. `--config.batch_size=3
 unknown keys are rejected.
 """
 
+import json
 import logging as std_logging
 import sys
 
@@ -18,9 +19,10 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file (optionally `path:variant`).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples (train and sample modes).")
 flags.DEFINE_enum(
-    "mode", "train", ["train", "sample", "extend", "animate", "compile"],
+    "mode", "train", ["train", "sample", "extend", "animate", "eval_prediction", "compile"],
     "train: train (resuming if possible); sample: write clips from the latest checkpoint; "
     "extend: continue --input video to --seconds; animate: bring --input still image to life for --seconds; "
+    "eval_prediction: score a prediction model against copying the last frame (WORKDIR/eval_prediction.json); "
     "compile: build the sharded train step ahead of time and print its memory and FLOPs, without data.",
 )
 flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default WORKDIR/sample_output).")
@@ -29,6 +31,7 @@ flags.DEFINE_string("input", None, "--mode extend: a video; --mode animate: a st
 flags.DEFINE_string("output", None, "extend/animate: the mp4 or gif to write.")
 flags.DEFINE_float("seconds", None, "extend/animate: length of the output video in seconds (at config.fps).")
 flags.DEFINE_integer("label", None, "Class-conditional models: the class to generate.")
+flags.DEFINE_integer("num_clips", 256, "--mode eval_prediction: evaluation clips to score.")
 flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"],
     "Multi-process start-up (jax.distributed.initialize). auto: when --coordinator_address is given or the job "
@@ -63,7 +66,7 @@ def main(argv) -> None:
 
   tf.config.set_visible_devices([], "GPU")
 
-  from videogan import conditional, config_validation, parallel, safe_pickle, sample, train
+  from videogan import conditional, config_validation, eval_prediction, parallel, safe_pickle, sample, train
   from videogan.data import mnist
 
   parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
@@ -80,6 +83,10 @@ def main(argv) -> None:
       frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step)
       path = conditional.write_video_atomically(FLAGS.output, frames, config.fps)
       logging.info("Wrote %s: %d frames at %g fps (%.1f s).", path, len(frames), config.fps, len(frames) / config.fps)
+    elif FLAGS.mode == "eval_prediction":
+      report = eval_prediction.evaluate(config, FLAGS.workdir, FLAGS.num_clips, step=FLAGS.step)
+      logging.info("Prediction at step %d on %d test clips: %s", report["step"], report["clips"], report)
+      print(json.dumps(report, indent=2))
     else:
       for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step, FLAGS.label):
         logging.info("Wrote %s", path)
