@@ -447,3 +447,14 @@ def test_tfds_missing_or_tfrecord_format_fails_with_the_prepare_command(tfds_dir
     pipeline.check_source(tfds_config(tmp_path / "tfr"))
   with pytest.raises(ValueError, match=r"tfds_video_key='frames'.*\['label', 'video'\]"):
     clips(tfds_config(tfds_dir, tfds_video_key="frames"))
+
+
+def test_class_count_must_match_the_data(folder_with_bad_files):
+  config = video_config(folder_with_bad_files / "good")
+  config.model.num_classes = 2
+  with pytest.raises(config_validation.ConfigError, match=r"num_classes=2: the 'folder' data has 0 classes and videos "
+                                                          "without a class"):
+    pipeline.check_source(config)
+  config = video_config(folder_with_bad_files)  # bad/ and good/: 2 classes.
+  config.model.num_classes = 2
+  pipeline.check_source(config)

@@ -24,7 +24,8 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
   """Fails, before anything is compiled, if `config.data` cannot give `split`'s clips.
 
   Raises `ConfigError` naming the key and path: a missing or empty folder, or
-  one with no usable video (each file tried is named with its reason).
+  one with no usable video (each file tried is named with its reason), and a
+  class-conditional model (`model.num_classes`) whose data has other classes.
   """
   data = config.data
   if data.source == "moving_mnist":
@@ -35,8 +36,8 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
       video_source.first_readable(videos, video_source.ClipSpec.from_config(config, train=False))
     except FileNotFoundError as e:
       raise config_validation.ConfigError(f"config.data.folder={data.folder!r}, {split!r} split: {e}") from None
-    return
-  if data.source == "tfrecord":
+    classes, unlabelled = len(videos.classes), -1 in videos.labels
+  elif data.source == "tfrecord":
     try:
       index = tfrecord.read_index(data.tfrecord_dir)
       if not index["splits"].get(split, {}).get("records"):
@@ -44,11 +45,21 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
     except (FileNotFoundError, ValueError) as e:
       raise config_validation.ConfigError(str(e) if "config.data" in str(e) else
                                           f"config.data.tfrecord_dir={data.tfrecord_dir!r}: {e}") from None
-    return
-  try:  # "tfds"
-    tfds_source.load_builder(data.tfds_name, data.tfds_data_dir)
-  except (FileNotFoundError, ValueError) as e:
-    raise config_validation.ConfigError(str(e)) from None
+    classes = len(index["classes"])
+    unlabelled = any(r["label"] < 0 for r in index["splits"][split]["records"])
+  else:  # "tfds"
+    try:
+      builder = tfds_source.load_builder(data.tfds_name, data.tfds_data_dir)
+    except (FileNotFoundError, ValueError) as e:
+      raise config_validation.ConfigError(str(e)) from None
+    features = builder.info.features
+    label = features[data.tfds_label_key] if data.tfds_label_key in features else None
+    classes, unlabelled = getattr(label, "num_classes", 0), label is None
+  num_classes = config.model.num_classes
+  if num_classes and (unlabelled or classes != num_classes):
+    raise config_validation.ConfigError(
+        f"config.model.num_classes={num_classes}: the {data.source!r} data has {classes} classes"
+        + (" and videos without a class" if unlabelled else "") + " (folders: one sub-folder per class).")
 
 
 def _moving_mnist_fn(config: ml_collections.ConfigDict, split: str, seed: int):
