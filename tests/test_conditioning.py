@@ -175,3 +175,21 @@ def test_eval_prediction_cli_writes_a_report(predict_workdir):
   report = json.loads((predict_workdir / "eval_prediction.json").read_text())
   assert report["clips"] == 8 and report["given_frames"] == 2 and report["predicted_frames"] == 2
   assert report["copy_last_frame"]["seam"] == 0 and report["model"]["mse"] > 0
+
+
+def test_class_conditional_training_and_sampling_a_label(tmp_path):
+  folder = tmp_path / "videos"
+  for label in ("a", "b"):
+    for i in range(2):
+      write_video(folder / label / f"{i}.mp4", counter_frames(20) // (1 + (label == "b")), fps=10)
+  config = [f"--config={REPO / 'configs' / 'video_folder.py'}:tiny", f"--config.data.folder={folder}",
+            "--config.data.eval_fraction=0.0", "--config.model.num_classes=2"]
+  workdir = tmp_path / "run"
+  run_cli(*config, "--workdir", str(workdir))
+  run_cli(*config, "--workdir", str(workdir), "--mode", "sample", "--label", "1", "--output_dir", str(tmp_path / "s"))
+  videos = np.load(tmp_path / "s" / "samples.npz")["videos"]
+  assert videos.shape == (4, 4, 32, 32, 3) and videos.dtype == np.uint8
+  proc = run_cli(*config, "--workdir", str(workdir), "--mode", "sample", "--label", "5", check=False)
+  assert proc.returncode != 0 and "--label=5: expected a class in [0, 2)" in proc.stderr
+  proc = run_cli(*config[:-1], "--config.model.num_classes=3", "--workdir", str(tmp_path / "r3"), check=False)
+  assert proc.returncode != 0 and "num_classes=3: the 'folder' data has 2 classes" in proc.stderr
