@@ -48,19 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.discriminator.spatial_widths = (32, 64, 128, 256, 256)  # 128 -> 4 px
     config.model.discriminator.temporal_widths = (32, 64, 128, 256, 256)  # 64 -> 2 px
   if variant == "tiny":
-    config.data.clip_len = 4
-    config.data.image_size = 32
-    config.model.generator.widths = (32, 16, 8, 8)
-    config.model.generator.content_dim = 8
-    config.model.generator.motion_noise_dim = 4
-    config.model.generator.motion_dim = 4
-    config.model.discriminator.spatial_widths = (8, 16, 16)
-    config.model.discriminator.temporal_widths = (8, 16)
-    config.model.discriminator.spatial_frames = 2
+    config_base.tiny(config)
     config.batch_size = 4
-    config.total_steps = 4
-    config.log_every = 1
-    config.checkpoint_every = 2
     config.sample_every = 4
-    config.sample.num_clips = 4
   return config

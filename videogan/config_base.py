@@ -143,3 +143,21 @@ def shrink_for_smoke_test(config: ml_collections.ConfigDict) -> ml_collections.C
   config.batch_size = 8
   config.sharding.min_size = 0  # Shard even the small leaves, to exercise the rules.
   return config
+
+
+def tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A 4-step run at toy sizes (32 px, 4 frames, a few narrow layers): the `tiny` variants for tests."""
+  config.data.clip_len = 4
+  config.data.image_size = 32
+  config.model.generator.widths = (32, 16, 8, 8)
+  config.model.generator.content_dim = 8
+  config.model.generator.motion_noise_dim = 4
+  config.model.generator.motion_dim = 4
+  config.model.discriminator.spatial_widths = (8, 16, 16)
+  config.model.discriminator.temporal_widths = (8, 16)
+  config.model.discriminator.spatial_frames = 2
+  config.total_steps = 4
+  config.log_every = 1
+  config.checkpoint_every = 2
+  config.sample.num_clips = 4
+  return config
