@@ -47,10 +47,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.ema_decay = 0.995  # A short horizon (~200 steps) suits a short run.
   config.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
-  if variant == "predict":
-    config.model.context_frames = 5
-  if variant == "i2v":
-    config.model.context_frames = 1
+  if variant in ("predict", "i2v"):
+    config.model.context_frames = 5 if variant == "predict" else 1
+    config.prediction_l1 = 20.0  # L1 toward the true future frames, in L_G (see train_step).
   if variant.startswith("tiny"):
     config_base.tiny(config)
     config.batch_size = 8

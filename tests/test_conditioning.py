@@ -193,3 +193,22 @@ def test_class_conditional_training_and_sampling_a_label(tmp_path):
   assert proc.returncode != 0 and "--label=5: expected a class in [0, 2)" in proc.stderr
   proc = run_cli(*config[:-1], "--config.model.num_classes=3", "--workdir", str(tmp_path / "r3"), check=False)
   assert proc.returncode != 0 and "num_classes=3: the 'folder' data has 2 classes" in proc.stderr
+
+
+def test_prediction_l1_term_of_the_g_loss(tiny_config):
+  from videogan import losses
+
+  config = tiny_config("tiny_predict")
+  config.prediction_l1 = 5.0
+  gan, state = init(config)
+  real = jax.random.uniform(jax.random.key(1), (8, 4, 32, 32, 1), minval=-1, maxval=1)
+  rng = jax.random.key(2)
+  new, metrics = jax.jit(make_train_step(gan, config))(state, {"video": real}, rng)
+  # Recompute L_G = L_G^GAN(D_new(G(z | x_<2))) + 5 mean |G(z | x_<2)_t - x_t|, t >= 2, outside the step.
+  z_rng, _, g_frames_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+  fake = gan.generate(state.g_params, z_rng, 8, context=real[:, :2])
+  l1 = np.abs(np.asarray(fake[:, 2:]) - np.asarray(real[:, 2:])).mean()
+  logits, _ = gan.discriminate(new.d_params, new.d_stats, fake, gan.frame_indices(g_frames_rng, 8), update_stats=False)
+  gan_loss = losses.non_saturating_g_loss(logits["spatial"]) + losses.non_saturating_g_loss(logits["temporal"])
+  np.testing.assert_allclose(metrics["g_l1"], l1, rtol=1e-5)
+  np.testing.assert_allclose(metrics["g_loss"], gan_loss + 5.0 * l1, rtol=1e-5)

@@ -36,7 +36,7 @@ def test_step_updates_everything_and_ema_by_hand(setup):
       lambda e, g0, g1: np.testing.assert_allclose(e, 0.9 * np.asarray(g0) + 0.1 * np.asarray(g1), rtol=1e-6, atol=1e-7),
       new.ema_g_params, state.g_params, new.g_params,
   )
-  assert set(metrics) == {"d_loss", "g_loss", "r1_penalty", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"}
+  assert set(metrics) == {"d_loss", "g_loss", "r1_penalty", "g_l1", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"}
   assert all(np.isfinite(float(v)) for v in metrics.values())
   assert 0 < float(metrics["d_real"]) < 1 and 0 < float(metrics["d_fake"]) < 1
   assert float(metrics["r1_penalty"]) == 0.0

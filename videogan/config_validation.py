@@ -82,6 +82,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "model.context_frames", lambda k: isinstance(k, int) and 0 <= k < clip_len,
          f"an integer in [0, data.clip_len={clip_len}) (frames given; the rest are generated)")
   _check(config, "model.num_classes", lambda n: isinstance(n, int) and n >= 0, "an integer >= 0")
+  _check(config, "prediction_l1", lambda x: x == 0 or (x > 0 and config.model.context_frames > 0),
+         "0, or > 0 for a prediction model (model.context_frames > 0)")
   if config.model.num_classes and config.data.source == "moving_mnist":
     raise ConfigError("config.model.num_classes>0 needs labelled clips; data.source='moving_mnist' has none "
                       "(use a folder with class sub-folders, or a labelled TFDS dataset).")

@@ -16,6 +16,9 @@ follows the freshest estimate of the real/fake boundary.
 Conditional models: G also takes the clip's first `context_frames` real frames
 (and passes them through unchanged) and/or its class label, and D the label;
 L_D and L_G are the same expressions with G(z | context, y) and D(x | y).
+Prediction models may add lambda * mean |G(z | x_<k)_t - x_t| over the
+predicted frames t >= k to L_G (`prediction_l1`; adversarial + L1 as in
+pix2pix and Mathieu et al., 2016), which ties the continuation to the truth.
 
 Both updates use the same fake batch G(z), computed once: its VJP carries
 dL_G/dG(z) back to G's parameters (the chain rule
@@ -43,6 +46,7 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
   d_gan_loss, g_gan_loss = losses.GAN_LOSSES[config.loss]
   r1_weight = config.r1_weight
   ema_decay = config.ema_decay
+  l1_weight, k = config.prediction_l1, gan.context_frames
 
   def r1(d_params, d_stats, real, frame_idx, label):
     """gamma/2 E||grad_x l(x)||^2 with l(x) the sum of a clip's head logits."""
@@ -67,9 +71,10 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     penalty = regulariser(d_params, d_stats, real, frame_idx, label)
     return gan_loss + penalty, (d_stats, real_logits, fake_logits, penalty)
 
-  def g_objective(fake, d_params, d_stats, frame_idx, label):
+  def g_objective(fake, real, d_params, d_stats, frame_idx, label):
     logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False, label=label)
-    return sum(g_gan_loss(logit) for logit in logits.values())
+    l1 = jnp.mean(jnp.abs(fake[:, k:] - real[:, k:])) if l1_weight else jnp.zeros(())
+    return sum(g_gan_loss(logit) for logit in logits.values()) + l1_weight * l1, l1
 
   def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:
     real = batch["video"]  # [batch, time, height, width, channels] in [-1, 1]
@@ -90,8 +95,8 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     d_params = optax.apply_updates(state.d_params, d_updates)
 
     # 2. G step: descend L_G through the updated D, dL_G/dtheta_G = VJP(dL_G/dG(z)).
-    g_loss, g_loss_wrt_fake = jax.value_and_grad(g_objective)(
-        fake, d_params, d_stats, gan.frame_indices(g_frames_rng, b), label)
+    (g_loss, g_l1), g_loss_wrt_fake = jax.value_and_grad(g_objective, has_aux=True)(
+        fake, real, d_params, d_stats, gan.frame_indices(g_frames_rng, b), label)
     (g_grads,) = g_vjp(g_loss_wrt_fake)
     g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
@@ -107,6 +112,7 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
         "d_loss": d_loss,
         "g_loss": g_loss,
         "r1_penalty": penalty,
+        "g_l1": g_l1,  # mean |G(z)_t - x_t| over predicted frames (0 unless prediction_l1 > 0)
         # Mean D(x) and D(G(z)) over every head's logits.
         "d_real": jnp.mean(jnp.stack([jax.nn.sigmoid(logit).mean() for logit in real_logits.values()])),
         "d_fake": jnp.mean(jnp.stack([jax.nn.sigmoid(logit).mean() for logit in fake_logits.values()])),
