@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tests.test_video_data import counter_frames, read_counter, write_video
+from tests.video_helpers import counter_frames, read_counter, write_video
 from videogan import conditional, eval_prediction, video_io
 from videogan import state as state_lib
 from videogan.models.gan import VideoGAN

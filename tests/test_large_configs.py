@@ -42,8 +42,9 @@ def test_smoke_variant_compiles_ahead_of_time(name):
   assert report["gflop_per_step"] > 0 and report["temp_mib"] > 0
 
 
-def test_training_on_unimplemented_video_source_fails_clearly(tmp_path):
+def test_training_without_the_prepared_dataset_fails_clearly(tmp_path):
   config = load("ucf101", "smoke")
-  with pytest.raises(config_validation.ConfigError, match="config.data.source='tfds'"):
+  config.data.tfds_data_dir = str(tmp_path / "tfds")  # Empty: nothing is downloaded.
+  with pytest.raises(config_validation.ConfigError, match=r"tfds_name='ucf101': not prepared.*tfds build ucf101"):
     train.train_and_evaluate(config, tmp_path / "run")
   assert not (tmp_path / "run").exists()  # Failed before touching the workdir.
