@@ -90,3 +90,20 @@ def test_non_finite_loss_stops_training_naming_step_and_metric(tmp_path):
                  "--config.total_steps=6", check=False)
   assert proc.returncode != 0
   assert "Non-finite" in proc.stderr and "at step" in proc.stderr
+
+
+def test_sample_with_enhance_runs_clips_through_the_enhancer(full_run, tmp_path):
+  from videogan.data import sample_clips
+
+  workdir, _ = full_run
+  clips, enhancer = sample_clips.link_clips(tmp_path / "clips"), tmp_path / "enhancer"
+  run_cli("--mode", "train_enhancer", "--config", f"{TINY_CONFIG.split('moving_mnist.py')[0]}enhancer.py:tiny",
+          f"--config.data.folder={clips}", "--workdir", str(enhancer))
+  out = tmp_path / "samples"
+  run_cli("--config", TINY_CONFIG, "--workdir", str(workdir), "--mode", "sample", "--output_dir", str(out),
+          "--enhance", str(enhancer))
+  with np.load(out / "samples.npz", allow_pickle=False) as f:
+    assert f["videos"].shape == (4, 4, 64, 64, 3)  # 32 px grey clips, x2 and RGB.
+  proc = run_cli("--config", TINY_CONFIG, "--workdir", str(workdir), "--mode", "sample", "--output_dir",
+                 str(tmp_path / "none"), "--enhance", str(tmp_path / "nothing"), check=False)
+  assert proc.returncode != 0 and "No enhancer checkpoint" in proc.stderr and not (tmp_path / "none").exists()

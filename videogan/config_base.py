@@ -38,6 +38,7 @@ def base_config() -> ml_collections.ConfigDict:
   # Video sources ("folder", "tfrecord", "tfds"): frames are resampled to `config.fps`.
   config.data.frame_stride = 1  # Take every n-th frame after resampling.
   config.data.short_videos = "skip"  # Videos shorter than a clip: "skip" them or "pad" with the last frame.
+  config.data.shorter_side = config_dict.placeholder(int)  # Scale frames' shorter side to this, then crop (None: image_size; 0: native).
   config.data.crop = "random"  # Training crop after scaling the shorter side: "random" or "center" (eval: center).
   config.data.random_flip = False  # Mirror training clips horizontally with probability 1/2.
   config.data.cache = False  # Keep decoded evaluation clips in memory (re-read streams, e.g. FVD).

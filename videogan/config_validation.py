@@ -13,8 +13,8 @@ import jax
 import ml_collections
 
 from videogan import losses, parallel
-from videogan.data import mnist, moving_mnist
-from videogan.models import layers
+from videogan.data import degrade, mnist, moving_mnist
+from videogan.models import enhancer, layers
 
 MESH_AXES = ("data", "fsdp", "model")
 DATA_SOURCES = ("moving_mnist", "folder", "tfrecord", "tfds")
@@ -40,15 +40,15 @@ def _positive_int(x) -> bool:
   return isinstance(x, int) and not isinstance(x, bool) and x > 0
 
 
-def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> None:
-  """Raises `ConfigError` naming the first bad key; with `mesh`, also checks the batch split."""
-  one_of = lambda options: (lambda x: x in options)  # noqa: E731
+def _one_of(options):
+  return lambda x: x in options
+
+
+def validate_data(config: ml_collections.ConfigDict) -> None:
+  """Checks `config.data` (and `config.fps`), for any model."""
+  one_of = _one_of
   _check(config, "data.source", one_of(DATA_SOURCES), f"one of {DATA_SOURCES}")
-  for key in ("data.clip_len", "data.image_size", "data.prefetch", "batch_size",
-              "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
-              "sample.num_clips", "model.generator.content_dim", "model.generator.motion_noise_dim",
-              "model.generator.motion_dim", "model.generator.temporal_kernel",
-              "model.discriminator.spatial_frames"):
+  for key in ("data.clip_len", "data.image_size", "data.prefetch"):
     _check(config, key, _positive_int, "a positive integer")
   if config.data.source == "moving_mnist":
     _check(config, "data.mnist_source", one_of(mnist.SOURCES), f"one of {mnist.SOURCES}")
@@ -73,9 +73,36 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     _check(config, "data.random_flip", lambda x: isinstance(x, bool), "True or False")
     _check(config, "data.cache", lambda x: isinstance(x, bool), "True or False")
     _check(config, "data.eval_fraction", lambda x: 0 <= x < 1, "a fraction in [0, 1)")
+    _check(config, "data.shorter_side", lambda x: x is None or (isinstance(x, int) and x >= 0),
+           "None (= data.image_size), 0 (native size) or a side in pixels")
   _check(config, "data.num_parallel_calls", lambda x: x == -1 or _positive_int(x), "a positive integer or -1 (AUTOTUNE)")
   _check(config, "data.channels", one_of((1, 3)), "1 or 3")
   _check(config, "fps", lambda x: x > 0, "a positive frame rate")
+
+
+def validate_mesh(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None) -> None:
+  """Checks `config.mesh`; with `mesh`, that `config.batch_size` splits over its batch shards and the processes."""
+  _check(config, "mesh", lambda m: len(m) >= 1 and set(m) <= set(MESH_AXES)
+         and all(isinstance(v, int) and not isinstance(v, bool) and (v > 0 or v == -1) for v in m.values())
+         and list(m.values()).count(-1) <= 1,
+         f"axes from {MESH_AXES} mapped to sizes (positive, or -1 for the remaining devices, at most once)")
+  if mesh is not None:
+    shards = math.prod(mesh.shape[a] for a in mesh.axis_names if a in parallel.BATCH_AXES)
+    _check(config, "batch_size", lambda b: b % shards == 0,
+           f"a multiple of the {shards} batch shards (mesh data x fsdp = {dict(mesh.shape)})")
+    _check(config, "batch_size", lambda b: b % jax.process_count() == 0,
+           f"a multiple of the {jax.process_count()} processes")
+
+
+def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> None:
+  """Raises `ConfigError` naming the first bad key of a GAN config; with `mesh`, also checks the batch split."""
+  one_of = _one_of
+  validate_data(config)
+  for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
+              "sample.num_clips", "model.generator.content_dim", "model.generator.motion_noise_dim",
+              "model.generator.motion_dim", "model.generator.temporal_kernel",
+              "model.discriminator.spatial_frames"):
+    _check(config, key, _positive_int, "a positive integer")
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
   clip_len = config.data.clip_len
@@ -110,19 +137,10 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "optimizer.eps", lambda x: x > 0, "a positive number (Adam's epsilon)")
   for key in ("optimizer.b1", "optimizer.b2"):
     _check(config, key, lambda x: 0 <= x < 1, "a number in [0, 1)")
-  _check(config, "mesh", lambda m: len(m) >= 1 and set(m) <= set(MESH_AXES)
-         and all(isinstance(v, int) and not isinstance(v, bool) and (v > 0 or v == -1) for v in m.values())
-         and list(m.values()).count(-1) <= 1,
-         f"axes from {MESH_AXES} mapped to sizes (positive, or -1 for the remaining devices, at most once)")
+  validate_mesh(config, mesh)
   _check(config, "sharding.min_size", lambda x: isinstance(x, int) and x >= 0, "an integer >= 0")
   _check(config, "sharding.rules", lambda rules: all(_valid_rule(r, config.mesh) for r in rules),
          "(path regex, spec) pairs with spec 'fsdp', 'replicated' or a tuple of mesh axis names / None")
-  if mesh is not None:
-    shards = math.prod(mesh.shape[a] for a in mesh.axis_names if a in parallel.BATCH_AXES)
-    _check(config, "batch_size", lambda b: b % shards == 0,
-           f"a multiple of the {shards} batch shards (mesh data x fsdp = {dict(mesh.shape)})")
-    _check(config, "batch_size", lambda b: b % jax.process_count() == 0,
-           f"a multiple of the {jax.process_count()} processes")
 
 
 def _valid_rule(rule, mesh_config) -> bool:
@@ -131,3 +149,46 @@ def _valid_rule(rule, mesh_config) -> bool:
   if spec in ("fsdp", "replicated"):
     return True
   return isinstance(spec, (tuple, list)) and all(a is None or a in mesh_config for a in spec)
+
+
+def validate_enhancer(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> None:
+  """Raises `ConfigError` naming the first bad key of an enhancer config (configs/enhancer.py)."""
+  validate_data(config)
+  for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
+              "eval.chunk", "model.features", "model.num_blocks", "patch_size", "patches_per_clip"):
+    _check(config, key, _positive_int, "a positive integer")
+  _check(config, "model.scale", _one_of(enhancer.SCALES), f"one of {enhancer.SCALES}")
+  _check(config, "model.window", lambda w: _positive_int(w) and w % 2 == 1, "an odd number of frames (centre + neighbours)")
+  _check(config, "data.clip_len", lambda t: t == config.model.window, f"equal to model.window={config.model.window}")
+  hr = config.patch_size * config.model.scale
+  _check(config, "patch_size", lambda p: p * config.model.scale > degrade.MAX_BLUR_RADIUS,
+         f"with model.scale={config.model.scale}, clean patches wider than {degrade.MAX_BLUR_RADIUS} px (the blur's radius)")
+  _check(config, "data.image_size", lambda s: s >= hr, f">= patch_size * model.scale = {hr} (patches are cut from it)")
+  _check(config, "batch_size", lambda b: b % config.patches_per_clip == 0,
+         f"a multiple of patches_per_clip={config.patches_per_clip}")
+  _check(config, "eval.num_frames", lambda n: isinstance(n, int) and n >= 0, "an integer >= 0 (0: all frames)")
+  _check(config, "loss", _one_of(("charbonnier", "l1")), "'charbonnier' or 'l1'")
+  _check(config, "charbonnier_eps", lambda x: x > 0, "a positive number")
+  _check(config, "adversarial_weight", lambda x: x >= 0, "a number >= 0")
+  _check(config, "discriminator.widths", lambda w: len(w) >= 1 and all(_positive_int(c) for c in w),
+         "positive channel counts")
+  max_blur = degrade.MAX_BLUR_SIGMA
+  for kind, bounds in (("blur", (0, max_blur)), ("noise", (0, 1)), ("poisson", (1e-3, 1e6)), ("jpeg", (1, 100))):
+    _check(config, f"degrade.{kind}_prob", lambda p: 0 <= p <= 1, "a probability in [0, 1]")
+    key = {"blur": "blur_sigma", "noise": "noise_sigma", "poisson": "poisson_peak", "jpeg": "jpeg_quality"}[kind]
+    _check(config, f"degrade.{key}", lambda r, b=bounds: len(r) == 2 and b[0] <= r[0] <= r[1] <= b[1],
+           f"a (low, high) range within [{bounds[0]:g}, {bounds[1]:g}]")
+  _check(config, "eval_degrade.blur_sigma", lambda x: 0 <= x <= max_blur, f"a std in [0, {max_blur:g}] pixels")
+  _check(config, "eval_degrade.noise_sigma", lambda x: 0 <= x <= 1, "a std in [0, 1]")
+  _check(config, "eval_degrade.poisson_peak", lambda x: x >= 0, "0 (off) or photons at white > 0")
+  _check(config, "eval_degrade.jpeg_quality", lambda q: isinstance(q, int) and 0 <= q <= 100, "0 (off) or a quality in [1, 100]")
+  for key in ("optimizer.learning_rate", "optimizer.d_learning_rate"):
+    _check(config, key, lambda x: x > 0, "a positive learning rate")
+  _check(config, "optimizer.warmup_steps", lambda x: isinstance(x, int) and 0 <= x < config.total_steps,
+         "an integer in [0, total_steps)")
+  for key in ("optimizer.b1", "optimizer.b2"):
+    _check(config, key, lambda x: 0 <= x < 1, "a number in [0, 1)")
+  validate_mesh(config, mesh)
+  clips = config.batch_size // config.patches_per_clip
+  _check(config, "batch_size", lambda b: clips % jax.process_count() == 0,
+         f"batch_size / patches_per_clip = {clips} clips per step, a multiple of the {jax.process_count()} processes")

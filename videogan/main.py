@@ -3,6 +3,7 @@ r"""Command-line entry point: parses flags and calls the library.
   python -m videogan.main --config configs/moving_mnist.py --workdir /tmp/mmnist
   python -m videogan.main --config configs/moving_mnist.py --workdir /tmp/mmnist --mode sample
   python -m videogan.main --config configs/ucf101.py --mode compile   # memory and FLOPs only
+  python -m videogan.main --mode enhance --workdir runs/enhancer_x2 --input in.mp4 --output out.mp4
 
 Override any config value with `--config.KEY=VALUE` (e.g. `--config.batch_size=32`);
 unknown keys are rejected.
@@ -19,11 +20,15 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file (optionally `path:variant`).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples (train and sample modes).")
 flags.DEFINE_enum(
-    "mode", "train", ["train", "sample", "extend", "animate", "eval_prediction", "compile"],
+    "mode", "train",
+    ["train", "sample", "extend", "animate", "eval_prediction", "compile", "train_enhancer", "enhance", "eval_enhancer"],
     "train: train (resuming if possible); sample: write clips from the latest checkpoint; "
     "extend: continue --input video to --seconds; animate: bring --input still image to life for --seconds; "
     "eval_prediction: score a prediction model against copying the last frame (WORKDIR/eval_prediction.json); "
-    "compile: build the sharded train step ahead of time and print its memory and FLOPs, without data.",
+    "compile: build the sharded train step ahead of time and print its memory and FLOPs, without data; "
+    "train_enhancer: train the enhancement network (configs/enhancer.py); "
+    "enhance: denoise/sharpen/super-resolve --input video into --output with the enhancer in --workdir; "
+    "eval_enhancer: PSNR/SSIM/flicker of the enhancer in --workdir vs bicubic (WORKDIR/eval_enhancer.json).",
 )
 flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default WORKDIR/sample_output).")
 flags.DEFINE_integer("step", None, "sample/extend/animate: checkpoint step to load (default: the latest).")
@@ -32,6 +37,8 @@ flags.DEFINE_string("output", None, "extend/animate: the mp4 or gif to write.")
 flags.DEFINE_float("seconds", None, "extend/animate: length of the output video in seconds (at config.fps).")
 flags.DEFINE_integer("label", None, "Class-conditional models: the class to generate.")
 flags.DEFINE_integer("num_clips", 256, "--mode eval_prediction: evaluation clips to score.")
+flags.DEFINE_integer("scale", None, "--mode enhance: the enhancer's scale (1, 2 or 4); checked against the checkpoint.")
+flags.DEFINE_string("enhance", None, "sample/extend/animate: an enhancer's workdir; generated clips go through it.")
 flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"],
     "Multi-process start-up (jax.distributed.initialize). auto: when --coordinator_address is given or the job "
@@ -41,7 +48,7 @@ flags.DEFINE_enum(
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for clusters JAX cannot detect.")
 flags.DEFINE_integer("num_processes", None, "With --coordinator_address: the number of processes.")
 flags.DEFINE_integer("process_id", None, "With --coordinator_address: this process's index.")
-flags.mark_flags_as_required(["config"])
+_NO_CONFIG_MODES = ("enhance", "eval_enhancer")  # These read the config saved with the checkpoint.
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -54,10 +61,14 @@ class _QuietLibraries(std_logging.Filter):
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if FLAGS.config is None and FLAGS.mode not in _NO_CONFIG_MODES:
+    raise app.UsageError(f"--config is required with --mode {FLAGS.mode}.")
   if FLAGS.workdir is None and FLAGS.mode != "compile":
     raise app.UsageError(f"--workdir is required with --mode {FLAGS.mode}.")
-  if FLAGS.mode in ("extend", "animate"):
-    missing = [f"--{name}" for name in ("input", "output", "seconds") if getattr(FLAGS, name) is None]
+  needed = {"extend": ("input", "output", "seconds"), "animate": ("input", "output", "seconds"),
+            "enhance": ("input", "output")}.get(FLAGS.mode, ())
+  if needed:
+    missing = [f"--{name}" for name in needed if getattr(FLAGS, name) is None]
     if missing:
       raise app.UsageError(f"--mode {FLAGS.mode} needs {', '.join(missing)}.")
   logging.get_absl_handler().addFilter(_QuietLibraries())
@@ -66,12 +77,28 @@ def main(argv) -> None:
 
   tf.config.set_visible_devices([], "GPU")
 
-  from videogan import conditional, config_validation, eval_prediction, parallel, safe_pickle, sample, train
+  from videogan import conditional, config_validation, enhance, eval_prediction, parallel, safe_pickle, sample, train
   from videogan.data import mnist
 
   parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   config = FLAGS.config
+  postprocess = None
+  if FLAGS.enhance is not None:
+    postprocess = lambda clips: enhance.enhance_clips(FLAGS.enhance, clips)  # noqa: E731
   try:
+    if FLAGS.mode == "train_enhancer":
+      enhance.train(config, FLAGS.workdir)
+      return
+    if FLAGS.mode == "enhance":
+      path, frames, fps = enhance.enhance_video(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.scale, FLAGS.step)
+      logging.info("Wrote %s: %d frames at %g fps.", path, frames, fps)
+      return
+    if FLAGS.mode == "eval_enhancer":
+      report = enhance.evaluate_checkpoint(FLAGS.workdir, FLAGS.step)
+      print(json.dumps({k: v for k, v in report.items() if k != "videos"}, indent=2))
+      return
+    if FLAGS.enhance is not None:  # Fail on a bad enhancer before generating anything.
+      enhance.load(FLAGS.enhance)
     config_validation.validate(config)
     if FLAGS.mode == "train":
       train.train_and_evaluate(config, FLAGS.workdir)
@@ -81,6 +108,8 @@ def main(argv) -> None:
       job = conditional.extend if FLAGS.mode == "extend" else conditional.animate
       conditional.check_output(FLAGS.output)
       frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step)
+      if postprocess is not None:
+        frames = postprocess(frames[None])[0]
       path = conditional.write_video_atomically(FLAGS.output, frames, config.fps)
       logging.info("Wrote %s: %d frames at %g fps (%.1f s).", path, len(frames), config.fps, len(frames) / config.fps)
     elif FLAGS.mode == "eval_prediction":
@@ -88,7 +117,8 @@ def main(argv) -> None:
       logging.info("Prediction at step %d on %d test clips: %s", report["step"], report["clips"], report)
       print(json.dumps(report, indent=2))
     else:
-      for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step, FLAGS.label):
+      for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step, FLAGS.label,
+                                                postprocess):
         logging.info("Wrote %s", path)
   except (
       config_validation.ConfigError, conditional.InputError, mnist.MnistUnavailableError,

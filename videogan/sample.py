@@ -93,8 +93,10 @@ def write_samples(out_dir: str | Path, clips: np.ndarray, fps: float) -> list[Pa
 
 
 def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, out_dir: str | Path | None = None,
-                           step: int | None = None, label: int | None = None) -> list[Path]:
+                           step: int | None = None, label: int | None = None, postprocess=None) -> list[Path]:
   """Loads the EMA generator of the latest (or given) checkpoint and writes samples.
+
+  `postprocess` maps the uint8 clips before they are written (e.g. the enhancer).
 
   Class-conditional models sample class `label` (default: cycle through the
   classes); models with context frames continue the first evaluation clips.
@@ -110,5 +112,7 @@ def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Pat
   state = checkpoint.restore_from_workdir(config, workdir, gan, step)
   rng = jax.random.fold_in(jax.random.key(config.seed), int(state.step))
   clips = sample_clips(gan, state.ema_g_params, rng, config.sample.num_clips, conditioning=cond)
+  if postprocess is not None:
+    clips = postprocess(clips)
   out_dir = Path(workdir) / "sample_output" if out_dir is None else Path(out_dir)
   return write_samples(out_dir, clips, config.fps)

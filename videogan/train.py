@@ -24,7 +24,7 @@ class NonFiniteLossError(FloatingPointError):
   """A training metric became NaN or infinite."""
 
 
-def _check_workdir(workdir: Path) -> None:
+def check_workdir(workdir: Path) -> None:
   """Fails before training if the workdir cannot be written."""
   try:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   workdir = Path(workdir)
   s = setup(config)
   pipeline.check_source(config)
-  _check_workdir(workdir)
+  check_workdir(workdir)
   is_main = jax.process_index() == 0
   init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
 

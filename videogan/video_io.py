@@ -12,7 +12,7 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
 @functools.cache
-def _use_bundled_ffmpeg() -> None:
+def use_bundled_ffmpeg() -> None:
   # mediapy looks for `ffmpeg` on PATH; use the binary that imageio-ffmpeg ships
   # (<0.8: mediapy 1.2.7 cannot read with the ffmpeg 9 of 0.8).
   mediapy.set_ffmpeg(imageio_ffmpeg.get_ffmpeg_exe())
@@ -35,7 +35,7 @@ def grid(videos: np.ndarray, columns: int | None = None, pad: int = 2) -> np.nda
   return out
 
 
-def _rgb_even(frames: np.ndarray) -> np.ndarray:
+def rgb_even(frames: np.ndarray) -> np.ndarray:
   """[T, H, W, C] uint8 -> RGB with even H and W (yuv420p needs even sides)."""
   if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
     raise ValueError(f"expected frames [T, H, W, 1 or 3], got shape {frames.shape}.")
@@ -50,15 +50,15 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
   path = Path(path)
   if path.suffix not in VIDEO_SUFFIXES:
     raise ValueError(f"{path}: video suffix must be one of {VIDEO_SUFFIXES}.")
-  _use_bundled_ffmpeg()
+  use_bundled_ffmpeg()
   codec = "gif" if path.suffix == ".gif" else "h264"
-  mediapy.write_video(path, _rgb_even(frames), fps=fps, codec=codec)
+  mediapy.write_video(path, rgb_even(frames), fps=fps, codec=codec)
   return path
 
 
 def read_video(path: str | Path) -> tuple[np.ndarray, float]:
   """Reads a video as uint8 `[T, H, W, 3]` and its fps."""
-  _use_bundled_ffmpeg()
+  use_bundled_ffmpeg()
   video = mediapy.read_video(path)
   return np.asarray(video), float(video.metadata.fps)
 

@@ -9,6 +9,8 @@ and the data position is one number, the index of the next clip: a resumed run
 starts there and neither replays nor skips a clip.
 """
 
+from collections.abc import Callable
+
 import ml_collections
 import numpy as np
 import tensorflow as tf
@@ -55,7 +57,7 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
     features = builder.info.features
     label = features[data.tfds_label_key] if data.tfds_label_key in features else None
     classes, unlabelled = getattr(label, "num_classes", 0), label is None
-  num_classes = config.model.num_classes
+  num_classes = config.model.get("num_classes", 0)  # The enhancer has none.
   if num_classes and (unlabelled or classes != num_classes):
     raise config_validation.ConfigError(
         f"config.model.num_classes={num_classes}: the {data.source!r} data has {classes} classes"
@@ -105,8 +107,8 @@ def _tfds_fn(config: ml_collections.ConfigDict, split: str, seed: int, training:
 
 def _to_model_range(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
   """uint8 [0, 255] -> float32 [-1, 1]; Moving MNIST is already float."""
-  video = example["video"]
-  if video.dtype == tf.uint8:
+  video = example.get("video")
+  if video is not None and video.dtype == tf.uint8:
     video = tf.cast(video, tf.float32) / 127.5 - 1.0
   return {**example, "video": video}
 
@@ -133,6 +135,7 @@ def make_dataset(
     process_count: int = 1,
     training: bool | None = None,
     bad_files: video_source.BadFiles | None = None,
+    transform: Callable[[tf.Tensor, dict[str, tf.Tensor]], dict[str, tf.Tensor]] | None = None,
 ) -> tf.data.Dataset:
   """Batches of `{"video": float32 [local_batch, T, H, W, C] in [-1, 1], ...}`.
 
@@ -152,6 +155,9 @@ def make_dataset(
     training: random video order, clip starts, crops and flips; False gives
       the deterministic evaluation clips. Defaults to `split == "train"`.
     bad_files: collects the videos skipped as unusable (to log them).
+    transform: `(index, example) -> example` applied to each clip before
+      batching, e.g. the enhancer's (degraded, clean) patches
+      (`data.degrade.make_pair_fn`); it must be a pure function of its inputs.
   """
   if global_batch % process_count:
     raise ValueError(f"global batch {global_batch} is not divisible by {process_count} processes.")
@@ -165,7 +171,10 @@ def make_dataset(
   ds = _local_indices(first_example, num_steps, global_batch, process_index, process_count)
   # Clip i is a pure function of i, so parallel decoding keeps the order.
   parallel_calls = tf.data.AUTOTUNE if config.data.num_parallel_calls == -1 else config.data.num_parallel_calls
-  ds = ds.map(clip_fn, num_parallel_calls=parallel_calls, deterministic=True)
+  if transform is None:
+    ds = ds.map(clip_fn, num_parallel_calls=parallel_calls, deterministic=True)
+  else:
+    ds = ds.map(lambda i: transform(i, clip_fn(i)), num_parallel_calls=parallel_calls, deterministic=True)
   if config.data.cache and source != "moving_mnist":
     # Only a finite, deterministic (evaluation) stream repeats its clips when iterated again.
     if training or num_steps is None:

@@ -166,15 +166,17 @@ class TFRecordSource:
 
 
 def resize_crop_flip(video: tf.Tensor, spec: video_source.ClipSpec, u_y, u_x, flip) -> tf.Tensor:
-  """uint8 `[T, h, w, C]` -> shorter side `image_size` (area filter), square crop, optional mirror.
+  """uint8 `[T, h, w, C]` -> shorter side `spec.shorter_side` (area filter), square crop, optional mirror.
 
   The crop starts at fractions (u_y, u_x) of the slack when `spec.random_crop`,
-  else in the centre; the scaled size matches `video_file.scaled_size`.
+  else in the centre; the scaled size matches `ClipSpec.scaled_size`.
   """
   size = spec.image_size
   shape = tf.shape(video)
   h, w = tf.cast(shape[1], tf.float64), tf.cast(shape[2], tf.float64)
-  scale = size / tf.minimum(h, w)
+  side = tf.cast(spec.shorter_side, tf.float64) if spec.shorter_side else tf.minimum(h, w)  # 0: native size.
+  side = tf.maximum(side, size)
+  scale = side / tf.minimum(h, w)
   new_h = tf.maximum(size, tf.cast(tf.round(h * scale), tf.int32))
   new_w = tf.maximum(size, tf.cast(tf.round(w * scale), tf.int32))
   video = tf.cond(

@@ -122,6 +122,7 @@ class ClipSpec:
   clip_len: int
   image_size: int
   channels: int
+  shorter_side: int  # Frames are scaled so their shorter side is this before cropping; 0: native size.
   fps: float  # Frames are resampled to this rate.
   frame_stride: int
   short_videos: str  # "skip" or "pad"
@@ -132,9 +133,20 @@ class ClipSpec:
   def from_config(cls, config, train: bool) -> "ClipSpec":
     return cls(
         clip_len=config.data.clip_len, image_size=config.data.image_size, channels=config.data.channels,
+        shorter_side=config.data.image_size if config.data.shorter_side is None else config.data.shorter_side,
         fps=config.fps, frame_stride=config.data.frame_stride, short_videos=config.data.short_videos,
         random_crop=train and config.data.crop == "random", random_flip=train and config.data.random_flip,
     )
+
+
+  def scaled_size(self, width: int, height: int) -> tuple[int, int]:
+    """(width, height) of a `width` x `height` video's frames before the crop.
+
+    The shorter side becomes `shorter_side`, or stays as it is with 0 (native
+    resolution crops, e.g. for the enhancer), never below `image_size`.
+    """
+    side = self.shorter_side or min(width, height)
+    return video_file.scaled_size(width, height, max(side, self.image_size))
 
 
 class TooShort(Exception):
@@ -208,7 +220,7 @@ class FolderSource:
     info = self._info.get(path) or self._info.setdefault(path, video_file.probe(path))
     u = rng.random() if self.training else None
     num_frames = self._exact_frames.get(path, info.num_frames)
-    size = video_file.scaled_size(info.width, info.height, spec.image_size)
+    size = spec.scaled_size(info.width, info.height)
     for _ in range(2):
       indices = plan_frames(num_frames, info.fps, spec, u)
       frames = video_file.read_frames(path, indices, size, spec.channels)
