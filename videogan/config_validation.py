@@ -137,6 +137,13 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "optimizer.eps", lambda x: x > 0, "a positive number (Adam's epsilon)")
   for key in ("optimizer.b1", "optimizer.b2"):
     _check(config, key, lambda x: 0 <= x < 1, "a number in [0, 1)")
+  for key in ("fvd.num_real", "fvd.num_generated", "fvd.batch_size", "fvd.periodic_clips"):
+    _check(config, key, lambda n: _positive_int(n) and n >= 2, "an integer >= 2")
+  _check(config, "fvd.every", lambda n: isinstance(n, int) and n >= 0, "an integer >= 0 (0: no FVD during training)")
+  _check(config, "fvd.every", lambda n: n == 0 or config.data.clip_len >= 9,
+         f"0 with data.clip_len={config.data.clip_len} (FVD's I3D needs clips of at least 9 frames)")
+  _check(config, "fvd.real_split", one_of(("train", "test")), "'train' or 'test'")
+  _check(config, "fvd.resize", one_of(("bilinear_tf1", "bilinear")), "'bilinear_tf1' or 'bilinear'")
   validate_mesh(config, mesh)
   _check(config, "sharding.min_size", lambda x: isinstance(x, int) and x >= 0, "an integer >= 0")
   _check(config, "sharding.rules", lambda rules: all(_valid_rule(r, config.mesh) for r in rules),

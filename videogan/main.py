@@ -21,9 +21,11 @@ config_flags.DEFINE_config_file("config", None, "Path to a config file (optional
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples (train and sample modes).")
 flags.DEFINE_enum(
     "mode", "train",
-    ["train", "sample", "extend", "animate", "eval_prediction", "compile", "train_enhancer", "enhance", "eval_enhancer"],
+    ["train", "sample", "extend", "animate", "eval", "eval_prediction", "compile", "train_enhancer", "enhance",
+     "eval_enhancer"],
     "train: train (resuming if possible); sample: write clips from the latest checkpoint; "
     "extend: continue --input video to --seconds; animate: bring --input still image to life for --seconds; "
+    "eval: FVD of the latest (or --step) checkpoint, with its recipe (WORKDIR/fvd_step_N.json); "
     "eval_prediction: score a prediction model against copying the last frame (WORKDIR/eval_prediction.json); "
     "compile: build the sharded train step ahead of time and print its memory and FLOPs, without data; "
     "train_enhancer: train the enhancement network (configs/enhancer.py); "
@@ -112,6 +114,11 @@ def main(argv) -> None:
         frames = postprocess(frames[None])[0]
       path = conditional.write_video_atomically(FLAGS.output, frames, config.fps)
       logging.info("Wrote %s: %d frames at %g fps (%.1f s).", path, len(frames), config.fps, len(frames) / config.fps)
+    elif FLAGS.mode == "eval":
+      from videogan import evaluate
+
+      report = evaluate.fvd_of_checkpoint(config, FLAGS.workdir, FLAGS.step)
+      print(json.dumps(report, indent=2, default=str))
     elif FLAGS.mode == "eval_prediction":
       report = eval_prediction.evaluate(config, FLAGS.workdir, FLAGS.num_clips, step=FLAGS.step)
       logging.info("Prediction at step %d on %d test clips: %s", report["step"], report["clips"], report)

@@ -193,6 +193,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       out.mkdir(exist_ok=True)
       sample_lib.write_grid(out / f"step_{step:06d}", clips, config.fps)
 
+  fvd_every = config.fvd.every
+  if fvd_every:
+    from videogan import evaluate  # I3D weights are read only when periodic FVD is on.
+
+    fvd_config = config.copy_and_resolve_references()
+    fvd_config.fvd.num_real = fvd_config.fvd.num_generated = config.fvd.periodic_clips
+    extractor = evaluate.FeatureExtractor(config.fvd.resize, config.fvd.batch_size)
+    fvd_real = evaluate.real_statistics(fvd_config, extractor)
+
+  def write_fvd(step: int) -> None:
+    features = evaluate.generated_features(fvd_config, s.gan, state.ema_g_params, extractor,
+                                           config.fvd.periodic_clips, config.fvd.seed)
+    value = evaluate.frechet_distance(*fvd_real, *evaluate.gaussian(features))
+    writer.write_scalars(step, {f"fvd_{config.fvd.periodic_clips}": value})
+    logging.info("step %d: FVD (%d clips, noisier than --mode eval) %.1f", step, config.fvd.periodic_clips, value)
+
   window, window_start = [], time.perf_counter()
 
   def record(step: int, metrics) -> None:
@@ -213,7 +229,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       saving = is_last or ckpt.should_save(step)
       logging_now = is_last or step % config.log_every == 0
       sampling = is_last or step % config.sample_every == 0
-      if not (saving or logging_now or sampling):
+      if not (saving or logging_now or sampling or (fvd_every and step % fvd_every == 0)):
         continue
       record(*pending)  # Nothing is logged or saved before its metrics are checked.
       pending = None
@@ -235,6 +251,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         bad_files.log_new(logging)  # Videos skipped as unreadable since the last line, with paths.
       if sampling:
         write_samples(step)
+      if fvd_every and (is_last or step % fvd_every == 0):
+        write_fvd(step)
       if saving:
         save(force=is_last)
       if logging_now:  # Throughput counts training steps, not the actions above.
