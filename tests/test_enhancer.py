@@ -272,3 +272,12 @@ def test_adversarial_term_trains_a_frame_discriminator():
   assert any(jax.tree.leaves(changed))
   # The loss is L_rec + w L_G, L_G = -log D(f(y)) = softplus(-logit), recomputed here.
   assert float(m["loss"]) == pytest.approx(float(m["rec_loss"]) + 0.1 * float(m["g_adv_loss"]), rel=1e-6)
+
+
+def test_reconstruction_losses_by_hand():
+  target = jnp.zeros((1, 4, 4, 3))
+  output = target + 0.2  # 0.1 in [0, 1] pixel units.
+  assert float(enhance.reconstruction_loss(output, target, "l1", 1e-3)) == pytest.approx(0.1)
+  assert float(enhance.reconstruction_loss(output, target, "charbonnier", 1e-3)) == pytest.approx(
+      np.sqrt(0.1**2 + 1e-6), rel=1e-6)
+  assert float(enhance.reconstruction_loss(target, target, "charbonnier", 1e-3)) == pytest.approx(1e-3)

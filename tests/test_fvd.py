@@ -103,15 +103,18 @@ def test_fvd_orders_real_shuffled_and_noise(tiny_config):
   assert fvd["b"] < fvd["shuffled"] < fvd["noise"], fvd
 
 
-def test_eval_mode_writes_fvd_with_its_recipe_and_caches_real_statistics(tmp_path):
+def test_periodic_and_eval_mode_fvd_with_recipe_and_cached_real_statistics(tmp_path):
   workdir, cache = tmp_path / "run", tmp_path / "cache"
-  run_cli("--config", TINY_FVD[0], "--workdir", str(workdir), *TINY_FVD[1:2])
+  proc = run_cli("--config", TINY_FVD[0], "--workdir", str(workdir), *TINY_FVD[1:2], "--config.fvd.every=4",
+                 "--config.fvd.periodic_clips=4", f"--config.fvd.cache_dir={cache}")
+  assert "step 4: FVD (4 clips" in proc.stderr  # The periodic FVD during training.
   proc = run_cli("--config", TINY_FVD[0], "--workdir", str(workdir), "--mode", "eval", *TINY_FVD[1:],
                  f"--config.fvd.cache_dir={cache}")
   report = json.loads((workdir / "fvd_step_4.json").read_text())
   assert report["fvd"] > 0 and report["step"] == 4
   assert report["recipe"]["num_real"] == 6 and report["recipe"]["resize"].startswith("bilinear_tf1 to 224x224")
-  assert len(list(cache.glob("fvd_real_*.npz"))) == 1 and "cached real statistics" in proc.stderr
+  # One cache entry per recipe: the periodic one (4 clips) and this one (6 clips).
+  assert len(list(cache.glob("fvd_real_*.npz"))) == 2 and "cached real statistics" in proc.stderr
   proc = run_cli("--config", TINY_FVD[0], "--workdir", str(workdir), "--mode", "eval", *TINY_FVD[1:],
                  f"--config.fvd.cache_dir={cache}")
   assert "real statistics from" in proc.stderr
