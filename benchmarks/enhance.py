@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from videogan import enhance
 
@@ -31,6 +31,7 @@ FLAGS = flags.FLAGS
 
 def main(argv) -> None:
   del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every restore phase at INFO.
   if FLAGS.workdir:
     config, model, params = enhance.load(FLAGS.workdir)
   else:

@@ -281,3 +281,14 @@ def test_reconstruction_losses_by_hand():
   assert float(enhance.reconstruction_loss(output, target, "charbonnier", 1e-3)) == pytest.approx(
       np.sqrt(0.1**2 + 1e-6), rel=1e-6)
   assert float(enhance.reconstruction_loss(target, target, "charbonnier", 1e-3)) == pytest.approx(1e-3)
+
+
+def test_train_step_metrics_stay_finite_on_undegraded_patches():
+  config = enhancer_config()
+  config.model.scale = 1
+  models = enhance.Models.from_config(config)
+  state = models.init(jax.random.key(0), config)
+  hr = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+  batch = {"lr": np.repeat(hr[:, None], 3, axis=1), "hr": hr}  # Input == target: MSE 0 for the baseline.
+  _, m = jax.jit(enhance.make_train_step(models, config))(state, batch)
+  assert all(np.isfinite(v) for v in m.values()) and float(m["psnr_bicubic"]) == pytest.approx(100.0)

@@ -145,14 +145,14 @@ def make_train_step(models: Models, config: ml_collections.ConfigDict):
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
 
-    to_unit = lambda v: (jnp.clip(v, -1.0, 1.0) + 1.0) / 2.0  # noqa: E731
+    # PSNR of the whole batch (patches without degradation make a per-patch PSNR infinite).
+    batch_psnr = lambda v: -10.0 * jnp.log10(jnp.mean(jnp.square((jnp.clip(v, -1, 1) - clean) / 2)) + 1e-10)  # noqa: E731
     bicubic = upsample(degraded[:, degraded.shape[1] // 2], model.scale)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, d_params=d_params,
                               d_stats=d_stats, d_opt_state=d_opt_state)
     return new_state, {
         "loss": loss, "rec_loss": rec, "g_adv_loss": adv, "d_loss": d_loss,
-        "psnr": jnp.mean(metrics.psnr(to_unit(output), to_unit(clean))),  # Of this batch, dB.
-        "psnr_bicubic": jnp.mean(metrics.psnr(to_unit(bicubic), to_unit(clean))),
+        "psnr": batch_psnr(output), "psnr_bicubic": batch_psnr(bicubic),
         "grad_norm": optax.global_norm(grads),
     }
 
@@ -474,16 +474,13 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> EnhancerSta
         continue
       window.append(step_metrics)
       window = jax.device_get(window)
-      for name, value in window[-1].items():
-        if not np.isfinite(value):
-          raise train_lib.NonFiniteLossError(f"Non-finite {name}={float(value)} at step {step}; stopped without saving. "
-                                   f"Latest checkpoint: step {ckpt.latest_step()} in {ckpt.directory}.")
+      train_lib.check_finite(step, window[-1], ckpt)  # Nothing is logged or saved before this.
       if logging_now:
         steps_per_sec = len(window) / (time.perf_counter() - window_start)
         means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
         means.update(steps_per_sec=steps_per_sec, patches_per_sec=steps_per_sec * config.batch_size)
         writer.write_scalars(step, means)
-        logging.info("step %d/%d | %.2f steps/s | loss %.4f | batch PSNR %.2f dB (bicubic %.2f)",
+        logging.info("step %d/%d | %.2f steps/s | loss %.4f | batch PSNR %.2f dB (bicubic/input %.2f)",
                      step, config.total_steps, steps_per_sec, means["loss"], means["psnr"], means["psnr_bicubic"])
         bad_files.log_new(logging)
         window = []

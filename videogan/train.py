@@ -35,7 +35,7 @@ def check_workdir(workdir: Path) -> None:
     raise OSError(f"Workdir {workdir} is not writable: {e}") from e
 
 
-def _check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Checkpointer) -> None:
+def check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Checkpointer) -> None:
   for name, value in metrics.items():
     if not np.isfinite(value):
       raise NonFiniteLossError(
@@ -213,7 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
   def record(step: int, metrics) -> None:
     metrics = jax.device_get(metrics)
-    _check_finite(step, metrics, ckpt)
+    check_finite(step, metrics, ckpt)
     window.append(metrics)
 
   try:
