@@ -254,6 +254,8 @@ def test_enhancer_config_errors_name_the_key():
     parent[leaf] = value
     with pytest.raises(config_validation.ConfigError, match=message):
       config_validation.validate_enhancer(config)
+  with pytest.raises(config_validation.ConfigError, match="not a GAN config"):
+    config_validation.validate(enhancer_config())
 
 
 def test_adversarial_term_trains_a_frame_discriminator():

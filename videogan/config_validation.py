@@ -96,6 +96,9 @@ def validate_mesh(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | N
 
 def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> None:
   """Raises `ConfigError` naming the first bad key of a GAN config; with `mesh`, also checks the batch split."""
+  if "generator" not in config.get("model", {}):
+    raise ConfigError("config.model has no generator: this is not a GAN config (configs/enhancer.py configures the "
+                      "enhancer: use --mode train_enhancer with it).")
   one_of = _one_of
   validate_data(config)
   for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
@@ -160,6 +163,8 @@ def _valid_rule(rule, mesh_config) -> bool:
 
 def validate_enhancer(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> None:
   """Raises `ConfigError` naming the first bad key of an enhancer config (configs/enhancer.py)."""
+  if "scale" not in config.get("model", {}):
+    raise ConfigError("config.model has no scale: --mode train_enhancer needs an enhancer config (configs/enhancer.py).")
   validate_data(config)
   for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
               "eval.chunk", "model.features", "model.num_blocks", "patch_size", "patches_per_clip"):
