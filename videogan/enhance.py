@@ -304,9 +304,12 @@ def enhance_video(workdir: str | Path, input_path: str | Path, output_path: str 
   return output_path, count, info.fps
 
 
-def enhance_clips(workdir: str | Path, clips: np.ndarray, chunk: int = 8) -> np.ndarray:
-  """uint8 clips [N, T, H, W, C] (C = 1 or 3) -> enhanced uint8 [N, T, H*s, W*s, 3], each clip on its own."""
-  config, model, params = load(workdir)
+def enhance_clips(enhancer, clips: np.ndarray, chunk: int = 8) -> np.ndarray:
+  """uint8 clips [N, T, H, W, C] (C = 1 or 3) -> enhanced uint8 [N, T, H*s, W*s, 3], each clip on its own.
+
+  `enhancer` is what `load` returns.
+  """
+  config, model, params = enhancer
   apply = make_apply_fn(model)
   clips = np.asarray(clips)
   if clips.shape[-1] == 1:

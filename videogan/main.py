@@ -85,8 +85,6 @@ def main(argv) -> None:
   parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   config = FLAGS.config
   postprocess = None
-  if FLAGS.enhance is not None:
-    postprocess = lambda clips: enhance.enhance_clips(FLAGS.enhance, clips)  # noqa: E731
   try:
     if FLAGS.mode == "train_enhancer":
       enhance.train(config, FLAGS.workdir)
@@ -99,8 +97,9 @@ def main(argv) -> None:
       report = enhance.evaluate_checkpoint(FLAGS.workdir, FLAGS.step)
       print(json.dumps({k: v for k, v in report.items() if k != "videos"}, indent=2))
       return
-    if FLAGS.enhance is not None:  # Fail on a bad enhancer before generating anything.
-      enhance.load(FLAGS.enhance)
+    if FLAGS.enhance is not None:  # Loaded first: a bad enhancer fails before anything is generated.
+      enhancer = enhance.load(FLAGS.enhance)
+      postprocess = lambda clips: enhance.enhance_clips(enhancer, clips)  # noqa: E731
     config_validation.validate(config)
     if FLAGS.mode == "train":
       train.train_and_evaluate(config, FLAGS.workdir)
