@@ -325,28 +325,37 @@ def enhance_clips(enhancer, clips: np.ndarray, chunk: int = 8) -> np.ndarray:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate(config: ml_collections.ConfigDict, apply_params: Callable[[np.ndarray], np.ndarray],
-             num_frames: int | None = None, image_dir: Path | None = None) -> dict:
-  """Scores the enhancer on the test split's videos under `config.eval_degrade`.
+def evaluation_pairs(config: ml_collections.ConfigDict, num_frames: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+  """(path, clean uint8 [T, H, W, 3], degraded [T, H/s, W/s, 3] in [-1, 1]) for each test-split video.
 
-  Each video's first `num_frames` native-resolution frames (cropped to a
-  multiple of the scale) are the clean targets; their degraded, down-scaled
-  versions (fixed strengths, seeded noise) the input. Reports the mean over
-  all frames of PSNR / SSIM (RGB and Y, see `metrics`) for the enhancer, for
-  bicubic upsampling of the input (at scale 1: the input itself), and their
-  flicker; per video too.
+  The clean targets are each video's first `num_frames` (0: all)
+  native-resolution frames, cropped to a multiple of the scale; the inputs
+  their degraded, down-scaled versions (`config.eval_degrade`: fixed
+  strengths, seeded noise), so every evaluation sees the same pairs.
   """
-  s, window = config.model.scale, config.model.window
-  base = "bicubic" if s > 1 else "input"  # The baseline: bicubic upsampling, or at scale 1 the degraded input.
-  num_frames = config.eval.num_frames if num_frames is None else num_frames
-  videos = video_source.list_videos(config.data.folder, "test", config.data.eval_fraction)
-  totals, per_video = {}, {}
-  for i, path in enumerate(videos.paths):
+  s = config.model.scale
+  pairs = []
+  for i, path in enumerate(video_source.list_videos(config.data.folder, "test", config.data.eval_fraction).paths):
     info = video_file.probe(path)
     indices = np.arange(min(num_frames, info.num_frames)) if num_frames else None
     clean = video_file.read_frames(path, indices, (info.width, info.height), 3)
     clean = clean[:, : clean.shape[1] // s * s, : clean.shape[2] // s * s]
-    degraded = degrade.degrade_video(clean, s, config.eval_degrade, config.seed + i)
+    pairs.append((path, clean, degrade.degrade_video(clean, s, config.eval_degrade, config.seed + i)))
+  return pairs
+
+
+def evaluate(config: ml_collections.ConfigDict, apply_params: Callable[[np.ndarray], np.ndarray],
+             pairs: list[tuple[str, np.ndarray, np.ndarray]], image_dir: Path | None = None) -> dict:
+  """Scores the enhancer on `evaluation_pairs`.
+
+  Reports the mean over all frames of PSNR / SSIM (RGB and Y, see `metrics`)
+  for the enhancer, for bicubic upsampling of the input (at scale 1: the
+  input itself), and their flicker; per video too.
+  """
+  s, window = config.model.scale, config.model.window
+  base = "bicubic" if s > 1 else "input"  # The baseline: bicubic upsampling, or at scale 1 the degraded input.
+  totals, per_video = {}, {}
+  for path, clean, degraded in pairs:
     output = np.concatenate(list(enhance_stream(apply_params, degraded, window, config.eval.chunk)))
     baseline = np.asarray(upsample(jnp.asarray(degraded), s))
     to_unit = lambda v: (np.clip(v, -1.0, 1.0) + 1.0) / 2.0  # noqa: E731
@@ -371,7 +380,7 @@ def evaluate(config: ml_collections.ConfigDict, apply_params: Callable[[np.ndarr
   report["gain_psnr_y"] = report["model_psnr_y"] - report[f"{base}_psnr_y"]
   report["videos"] = per_video
   report["recipe"] = {
-      "scale": s, "eval_degrade": config.eval_degrade.to_dict(), "frames_per_video": num_frames or "all",
+      "scale": s, "eval_degrade": config.eval_degrade.to_dict(), "frames_per_video": [len(c) for _, c, _ in pairs],
       "pixels": "[0, 1], all pixels (no border shaved)", "y": "BT.601 (MATLAB rgb2ycbcr)",
       "ssim": "Gaussian sigma 1.5, K1 0.01, K2 0.03",
       "baseline": "bicubic (Keys a=-0.5) of the degraded input" if s > 1 else "the degraded input",
@@ -379,14 +388,12 @@ def evaluate(config: ml_collections.ConfigDict, apply_params: Callable[[np.ndarr
   return report
 
 
-def evaluate_checkpoint(workdir: str | Path, step: int | None = None, num_frames: int = 0,
-                        folder: str | None = None) -> dict:
+def evaluate_checkpoint(workdir: str | Path, step: int | None = None, num_frames: int = 0) -> dict:
   """`evaluate` for the checkpoint in `workdir` on all frames of the test videos; writes WORKDIR/eval_enhancer.json."""
   config, model, params = load(workdir, step=step)
-  if folder is not None:
-    config.data.folder = folder
   apply = make_apply_fn(model)
-  report = evaluate(config, lambda w: apply(params, w), num_frames, Path(workdir) / "eval_images")
+  report = evaluate(config, lambda w: apply(params, w), evaluation_pairs(config, num_frames),
+                    Path(workdir) / "eval_images")
   (Path(workdir) / "eval_enhancer.json").write_text(json.dumps(report, indent=2))
   return report
 
@@ -454,9 +461,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> EnhancerSta
   if is_main and start_step == 0:
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
+  pairs = evaluation_pairs(config, config.eval.num_frames)  # Decoded and degraded once for the whole run.
+
   def run_eval(step: int) -> None:
-    report = evaluate(config, lambda w: apply(state.params, w), image_dir=workdir / "eval" / f"step_{step:06d}"
-                      if is_main else None)
+    report = evaluate(config, lambda w: apply(state.params, w), pairs,
+                      image_dir=workdir / "eval" / f"step_{step:06d}" if is_main else None)
     scalars = {f"eval/{k}": v for k, v in report.items() if isinstance(v, float)}
     writer.write_scalars(step, scalars)
     base = report["baseline"]
