@@ -65,6 +65,28 @@ def test_spatial_conv_matches_numpy(impl, kernel, stride):
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("impl", layers.IMPLS)
+@pytest.mark.parametrize("kernel", [3, 4])
+def test_upsampling_spatial_conv_matches_numpy(impl, kernel):
+  """upsample=2 is a conv of the nearest-upsampled frames (fold + 3x3 runs on the small grid)."""
+  x = np.random.default_rng(4).normal(size=(2, 3, 5, 4, 3)).astype(np.float32)
+  layer = layers.SpatialConv(6, kernel, upsample=2, impl=impl)
+  params = jax.tree.map(lambda p: p + 0.1, layer.init(jax.random.key(4), x))
+  got = layer.apply(params, x)
+  upsampled = x.repeat(2, axis=2).repeat(2, axis=3)
+  want = numpy_spatial_conv(upsampled, np.asarray(params["params"]["kernel"]), np.asarray(params["params"]["bias"]), 1)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_upsampling_conv_gradients_match_explicit_upsampling():
+  x = jax.random.normal(jax.random.key(5), (2, 3, 4, 4, 5))
+  small_grid, explicit = layers.SpatialConv(7, upsample=2), layers.SpatialConv(7)
+  params = small_grid.init(jax.random.key(6), x)
+  grads = [jax.grad(lambda p, v, f=f: jnp.sum(jnp.sin(f(p, v))), argnums=(0, 1))(params, x) for f in (
+      small_grid.apply, lambda p, v: explicit.apply(p, layers.upsample_nearest(v)))]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), *grads)
+
+
 def test_fold_and_native_gradients_agree():
   x = jax.random.normal(jax.random.key(2), (2, 5, 8, 8, 3))
   fold, native = (layers.VideoConv(4, temporal_stride=2, temporal_padding="edge", impl=i) for i in layers.IMPLS)

@@ -54,6 +54,7 @@ class Generator(nn.Module):
     context_frames: number of given frames the clip continues (0: none).
     num_classes: > 0 for a class-conditional generator.
     impl: video conv implementation, see `layers`.
+    small_grid_upsample: upsampling convs on the small grid (`layers.SpatialConv`).
   """
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
@@ -64,6 +65,7 @@ class Generator(nn.Module):
   context_frames: int = 0
   num_classes: int = 0
   impl: layers.Impl = "fold"
+  small_grid_upsample: bool = True
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
@@ -96,13 +98,14 @@ class Generator(nn.Module):
     if self.num_classes:
       content = jnp.concatenate([content, nn.Embed(self.num_classes, content.shape[-1], name="class_embed")(label)], -1)
     motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise, initial_carry=carry)
+    motion = motion.astype(content.dtype)  # The cell's carry is float32 whatever the compute dtype.
     z = jnp.concatenate([jnp.broadcast_to(content[:, None], (b, t, content.shape[-1])), motion], -1)
     x = nn.Dense(4 * 4 * self.widths[0], name="project")(z).reshape(b, t, 4, 4, self.widths[0])
     x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
     for i, width in enumerate(self.widths[1:]):
-      x = layers.upsample_nearest(x)
-      x = layers.VideoConv(
-          width, temporal_kernel=self.temporal_kernel, temporal_padding="edge", impl=self.impl, name=f"block{i}"
+      x = layers.VideoConv(  # Nearest 2x upsampling, then the (2+1)D conv.
+          width, temporal_kernel=self.temporal_kernel, temporal_padding="edge", upsample=2,
+          small_grid_upsample=self.small_grid_upsample, impl=self.impl, name=f"block{i}",
       )(x)
       x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
     r = self.output_upsample
