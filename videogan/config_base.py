@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
   # Model: MoCoGAN-style G, DVD-GAN-style D, (2+1)D convs.
   config.model = ml_collections.ConfigDict()
   config.model.conv_impl = "fold"  # "fold" (2-D convs; fast on CPU) or "native" (3-D convs).
+  config.model.compute_dtype = "float32"  # Or "bfloat16" on accelerators: float32 params, optimizer and losses.
   config.model.context_frames = 0  # Given frames G continues: 0 unconditional, 1 image-to-video, k > 1 prediction.
   config.model.num_classes = 0  # > 0: class-conditional G and projection D (needs a labelled video source).
   config.model.generator = ml_collections.ConfigDict()

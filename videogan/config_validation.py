@@ -108,6 +108,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     _check(config, key, _positive_int, "a positive integer")
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
+  _check(config, "model.compute_dtype", one_of(("float32", "bfloat16")), "'float32' or 'bfloat16'")
   clip_len = config.data.clip_len
   _check(config, "model.context_frames", lambda k: isinstance(k, int) and 0 <= k < clip_len,
          f"an integer in [0, data.clip_len={clip_len}) (frames given; the rest are generated)")

@@ -24,6 +24,10 @@ class VideoGAN:
   spatial_frames: int
   context_frames: int = 0  # Given frames a clip continues (0: unconditional).
   num_classes: int = 0  # > 0: class-conditional G and D.
+  # Dtype of G's and D's arithmetic. bfloat16 keeps float32 parameters (and
+  # optimizer states and losses): they are cast on the way in, and clips,
+  # logits and spectral-norm stats come back as float32.
+  compute_dtype: str = "float32"
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> "VideoGAN":
@@ -38,6 +42,8 @@ class VideoGAN:
             context_frames=config.model.context_frames,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,
+            # Off when a mesh axis other than `data` may shard parameters (layers.SpatialConv).
+            small_grid_upsample=all(size == 1 for axis, size in config.mesh.items() if axis != "data"),
         ),
         discriminator=discriminator_lib.Discriminator(
             spatial_widths=tuple(d.spatial_widths),
@@ -54,6 +60,7 @@ class VideoGAN:
         spatial_frames=d.spatial_frames,
         context_frames=config.model.context_frames,
         num_classes=config.model.num_classes,
+        compute_dtype=config.model.compute_dtype,
     )
 
   @property
@@ -74,9 +81,16 @@ class VideoGAN:
       cond["label"] = batch["label"]
     return cond
 
+  def _compute(self, tree):
+    """Floating-point leaves of `tree` in the compute dtype (integer labels and indices untouched)."""
+    dtype = jnp.dtype(self.compute_dtype)
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
   def generate(self, g_params, rng: jax.Array, batch: int, **conditioning) -> jax.Array:
     """Samples `batch` clips [B, T, H, W, C] in [-1, 1] from fresh latents (and `context`/`label`)."""
-    return self.generator.apply({"params": g_params}, **self.latents(rng, batch), **conditioning)
+    video = self.generator.apply(
+        {"params": self._compute(g_params)}, **self._compute(self.latents(rng, batch)), **self._compute(conditioning))
+    return video.astype(jnp.float32)
 
   def frame_indices(self, rng: jax.Array, batch: int) -> jax.Array:
     """`spatial_frames` distinct frame indices per clip, int32 [B, k]."""
@@ -86,7 +100,8 @@ class VideoGAN:
                    label: jax.Array | None = None):
     """Logits `{"spatial": [B, k], "temporal": [B]}` and the (updated) spectral-norm stats."""
     logits, variables = self.discriminator.apply(
-        {"params": d_params, "batch_stats": d_stats}, video, frame_idx,
+        {"params": self._compute(d_params), "batch_stats": d_stats}, self._compute(video), frame_idx,
         update_stats=update_stats, label=label, mutable=["batch_stats"],
     )
-    return logits, variables["batch_stats"]
+    stats = jax.tree.map(lambda new, old: new.astype(old.dtype), variables["batch_stats"], d_stats)
+    return jax.tree.map(lambda x: x.astype(jnp.float32), logits), stats
