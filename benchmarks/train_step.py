@@ -1,13 +1,18 @@
-r"""Throughput of the train step: clips/s, step time and achieved GFLOP/s.
+r"""Throughput of the train step: clips/s, step time, achieved GFLOP/s, compile time, memory.
 
   python benchmarks/train_step.py                                  # default config
-  python benchmarks/train_step.py --config configs/moving_mnist.py:tiny --steps 20
+  python benchmarks/train_step.py --config configs/video_folder.py:128 --steps 5
+  python benchmarks/train_step.py --json                           # one JSON line (run_all.py)
 
 Times the jitted, sharded train step alone (the batch is already on device),
 as the median over `--steps` steps after `--warmup` steps, and reports XLA's
-FLOP estimate of the compiled step divided by that time.
+FLOP estimate of the compiled step divided by that time. Memory: XLA's
+estimate for the compiled step (arguments + outputs + temporaries, per
+device) and the process's peak resident set.
 """
 
+import json
+import resource
 import statistics
 import time
 
@@ -24,6 +29,7 @@ from videogan.train_step import make_train_step
 config_flags.DEFINE_config_file("config", "configs/moving_mnist.py", "Config to benchmark.", lock_config=True)
 flags.DEFINE_integer("steps", 10, "Timed steps.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
+flags.DEFINE_bool("json", False, "Print one JSON line instead of text.")
 FLAGS = flags.FLAGS
 
 
@@ -48,6 +54,8 @@ def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
   cost = compiled.cost_analysis()
   # XLA's estimate is for the per-device (partitioned) program.
   flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0)) * mesh.size
+  memory = compiled.memory_analysis()
+  xla_bytes = sum(getattr(memory, f"{kind}_size_in_bytes", 0) for kind in ("argument", "output", "temp")) if memory else 0
 
   for _ in range(warmup):
     state, metrics = compiled(state, batch, rng)
@@ -69,6 +77,8 @@ def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
       "clips_per_s": config.batch_size / step_s,
       "gflop_per_step": flops / 1e9,
       "gflop_per_s": flops / 1e9 / step_s,
+      "xla_memory_mb": xla_bytes / 2**20,
+      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
       "finite": bool(jnp.isfinite(metrics["d_loss"])),
   }
 
@@ -76,12 +86,16 @@ def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
 def main(argv):
   del argv
   r = benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup)
+  if FLAGS.json:
+    print(json.dumps(r))
+    return
   print(f"train step ({r['devices']} device(s), batch {r['batch']}, G {r['g_params']:,} / D {r['d_params']:,} params)")
   print(f"  compile       {r['compile_s']:8.1f} s")
   print(f"  step time     {r['step_s'] * 1e3:8.1f} ms  (median of {FLAGS.steps} after {FLAGS.warmup} warm-up)")
   print(f"  clips/s       {r['clips_per_s']:8.2f}")
   print(f"  XLA GFLOP     {r['gflop_per_step']:8.2f} per step")
   print(f"  achieved      {r['gflop_per_s']:8.2f} GFLOP/s")
+  print(f"  memory        {r['xla_memory_mb']:8.1f} MB (XLA estimate), peak RSS {r['peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

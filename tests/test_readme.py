@@ -17,7 +17,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
 
 
 def test_every_requirement_is_pinned():
-  for name in ("requirements.txt", "requirements-dev.txt", "requirements-nodeps.txt"):
+  for name in ("requirements.txt", "requirements-dev.txt", "requirements-nodeps.txt", "benchmarks/requirements-torch.txt"):
     for line in (REPO / name).read_text().splitlines():
       requirement = line.split("#")[0].strip()
       if requirement:

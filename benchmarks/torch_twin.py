@@ -1,0 +1,270 @@
+r"""The default train step written in PyTorch, timed like benchmarks/train_step.py.
+
+  pip install -r benchmarks/requirements-torch.txt   # CPU build; benchmark-only
+  python benchmarks/torch_twin.py [--config configs/moving_mnist.py] [--impl fold|conv3d] [--json]
+
+The same G and D as videogan/models (read from the same config: widths,
+latent sizes, k frames, spectral norm), the same losses (non-saturating, or
+hinge), the same Adam settings, batch, step order (D on [real; G(z)], then G
+through the updated D with fresh frame indices, one G forward shared by both)
+and EMA of G. Layers, as in videogan/models/layers.py:
+
+* `--impl fold`: spatial convs as Conv2d on frames folded into the batch,
+  temporal convs as Conv2d with a (k, 1) kernel over [time, height * width];
+* `--impl conv3d`: Conv3d with (1, k, k) and (k, 1, 1) kernels;
+
+both in channels-last memory format, `torch.set_num_threads(--threads)`.
+Never imported by the videogan package.
+"""
+
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from absl import app, flags
+from ml_collections import config_flags
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+config_flags.DEFINE_config_file("config", "configs/moving_mnist.py", "Config whose model to build.", lock_config=True)
+flags.DEFINE_enum("impl", "fold", ["fold", "conv3d"], "How (2+1)D convs are computed.")
+flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
+flags.DEFINE_integer("steps", 10, "Timed steps.")
+flags.DEFINE_integer("warmup", 2, "Untimed steps.")
+flags.DEFINE_bool("json", False, "Print one JSON line instead of text.")
+FLAGS = flags.FLAGS
+
+
+def same_padding(kernel: int, stride: int, size: int) -> tuple[int, int]:
+  """TensorFlow SAME padding, as videogan.models.layers."""
+  out = -(-size // stride)
+  total = max((out - 1) * stride + kernel - size, 0)
+  return total // 2, total - total // 2
+
+
+class SpatialConv(nn.Module):
+  """k x k conv on every frame of [B, C, T, H, W]; SAME padding."""
+
+  def __init__(self, c_in, c_out, kernel=3, stride=1, impl="fold"):
+    super().__init__()
+    self.kernel, self.stride, self.impl = kernel, stride, impl
+    if impl == "fold":
+      self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
+    else:
+      self.conv = nn.Conv3d(c_in, c_out, (1, kernel, kernel), (1, stride, stride))
+
+  def forward(self, x):
+    b, c, t, h, w = x.shape
+    ph, pw = same_padding(self.kernel, self.stride, h), same_padding(self.kernel, self.stride, w)
+    if self.impl == "fold":
+      x = x.transpose(1, 2).reshape(b * t, c, h, w)
+      y = self.conv(F.pad(x, (*pw, *ph)))
+      return y.reshape(b, t, *y.shape[1:]).transpose(1, 2)
+    return self.conv(F.pad(x, (*pw, *ph, 0, 0)))
+
+
+class TemporalConv(nn.Module):
+  """k-tap conv along time of [B, C, T, H, W]; SAME padding with zeros or edge copies."""
+
+  def __init__(self, c_in, c_out, kernel=3, stride=1, edge=False, impl="fold"):
+    super().__init__()
+    self.kernel, self.stride, self.edge, self.impl = kernel, stride, edge, impl
+    if impl == "fold":
+      self.conv = nn.Conv2d(c_in, c_out, (kernel, 1), (stride, 1))
+    else:
+      self.conv = nn.Conv3d(c_in, c_out, (kernel, 1, 1), (stride, 1, 1))
+
+  def forward(self, x):
+    b, c, t, h, w = x.shape
+    lo, hi = same_padding(self.kernel, self.stride, t)
+    if self.edge:
+      x = torch.cat([x[:, :, :1]] * lo + [x] + [x[:, :, -1:]] * hi, dim=2)
+    else:
+      x = F.pad(x, (0, 0, 0, 0, lo, hi))
+    if self.impl == "fold":
+      y = self.conv(x.reshape(b, c, t + lo + hi, h * w))
+      return y.reshape(b, -1, y.shape[2], h, w)
+    return self.conv(x)
+
+
+class VideoConv(nn.Sequential):
+  def __init__(self, c_in, c_out, kernel=3, stride=1, temporal_stride=1, edge=False, impl="fold"):
+    super().__init__(SpatialConv(c_in, c_out, kernel, stride, impl), TemporalConv(c_out, c_out, 3, temporal_stride, edge, impl))
+
+
+def pixel_norm(x, eps=1e-8):
+  return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+class Generator(nn.Module):
+  """MoCoGAN-style: content latent + GRU motion latents -> (2+1)D decoder, as videogan's."""
+
+  def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, impl):
+    super().__init__()
+    self.widths, self.upsample = widths, upsample
+    self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
+    self.project = nn.Linear(content_dim + motion_dim, 16 * widths[0])
+    self.blocks = nn.ModuleList(
+        VideoConv(c_in, c_out, edge=True, impl=impl) for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
+    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl)
+
+  def forward(self, content, motion_noise):
+    b, t, _ = motion_noise.shape
+    motion, _ = self.rnn(motion_noise)
+    z = torch.cat([content[:, None].expand(b, t, content.shape[-1]), motion], -1)
+    x = self.project(z).reshape(b, t, 4, 4, self.widths[0]).permute(0, 4, 1, 2, 3)  # [B, C, T, 4, 4]
+    x = torch.relu(pixel_norm(x)).contiguous(memory_format=torch.channels_last_3d)
+    for block in self.blocks:
+      x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
+      x = torch.relu(pixel_norm(block(x)))
+    x = self.to_pixels(x)
+    if self.upsample > 1:
+      x = F.pixel_shuffle(x.transpose(1, 2), self.upsample).transpose(1, 2)
+    return torch.tanh(x)
+
+
+class Discriminator(nn.Module):
+  """DVD-GAN-style spatial (k frames) + temporal (half-size clip) heads, spectral norm."""
+
+  def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, impl):
+    super().__init__()
+    wrap = spectral_norm if sn else (lambda m: m)
+    self.spatial = nn.ModuleList()
+    for c_in, c_out in zip((channels, *spatial_widths[:-1]), spatial_widths, strict=True):
+      conv = SpatialConv(c_in, c_out, 4, 2, impl)
+      conv.conv = wrap(conv.conv)
+      self.spatial.append(conv)
+    self.spatial_logit = wrap(nn.Linear(spatial_widths[-1] * (size // 2 ** len(spatial_widths)) ** 2, 1))
+    self.temporal = nn.ModuleList()
+    t = clip_len
+    for c_in, c_out in zip((channels, *temporal_widths[:-1]), temporal_widths, strict=True):
+      conv = VideoConv(c_in, c_out, 4, 2, 2 if t > 1 else 1, impl=impl)
+      for m in conv:
+        m.conv = wrap(m.conv)
+      self.temporal.append(conv)
+      t = -(-t // 2) if t > 1 else 1
+    side = size // 2 // 2 ** len(temporal_widths)
+    self.temporal_logit = wrap(nn.Linear(temporal_widths[-1] * t * side * side, 1))
+
+  def forward(self, video, frame_idx):
+    """video [B, C, T, H, W], frame_idx [B, k] -> (spatial logits [B, k], temporal logits [B])."""
+    b, c, _, h, w = video.shape
+    x = torch.gather(video, 2, frame_idx[:, None, :, None, None].expand(b, c, frame_idx.shape[1], h, w))
+    for conv in self.spatial:
+      x = F.leaky_relu(conv(x), 0.2)
+    spatial = self.spatial_logit(x.permute(0, 2, 3, 4, 1).reshape(b, x.shape[2], -1))[..., 0]
+    x = F.avg_pool3d(video, (1, 2, 2))
+    for conv in self.temporal:
+      x = F.leaky_relu(conv(x), 0.2)
+    temporal = self.temporal_logit(x.permute(0, 2, 3, 4, 1).reshape(b, -1))[..., 0]
+    return spatial, temporal
+
+
+def gan_losses(name):
+  """(d_loss(real, fake), g_loss(fake)) on logits, each a mean, as videogan/losses.py."""
+  if name == "hinge":
+    return (lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean()), (lambda f: -f.mean())
+  # Non-saturating: -log sigmoid(r) - log(1 - sigmoid(f)) = softplus(-r) + softplus(f).
+  return (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean()), (lambda f: F.softplus(-f).mean())
+
+
+def build(config):
+  impl = FLAGS.impl
+  g, d = config.model.generator, config.model.discriminator
+  gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
+                  g.output_upsample, impl)
+  disc = Discriminator(config.data.channels, config.data.image_size, config.data.clip_len, tuple(d.spatial_widths),
+                       tuple(d.temporal_widths), d.spectral_norm, impl)
+  for module in (*gen.modules(), *disc.modules()):  # Channels-last weights, as the activations.
+    if isinstance(module, (nn.Conv2d, nn.Conv3d)):
+      fmt = torch.channels_last if isinstance(module, nn.Conv2d) else torch.channels_last_3d
+      module.to(memory_format=fmt)
+  opt = config.optimizer
+  g_opt = torch.optim.Adam(gen.parameters(), opt.g_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps)
+  d_opt = torch.optim.Adam(disc.parameters(), opt.d_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps)
+  ema = [p.detach().clone() for p in gen.parameters()]
+  return gen, disc, g_opt, d_opt, ema
+
+
+def make_step(config, gen, disc, g_opt, d_opt, ema):
+  d_loss_fn, g_loss_fn = gan_losses(config.loss)
+  b, t, k = config.batch_size, config.data.clip_len, config.model.discriminator.spatial_frames
+  g = config.model.generator
+
+  def frame_indices():
+    return torch.argsort(torch.rand(b, t), dim=1)[:, :k]
+
+  def step(real):
+    fake = gen(torch.randn(b, g.content_dim), torch.randn(b, t, g.motion_noise_dim))  # G(z), once.
+    # 1. D step on [real; G(z)] in one pass (one spectral-norm power iteration).
+    disc.train()
+    idx = frame_indices()
+    s, tm = disc(torch.cat([real, fake.detach()]), torch.cat([idx, idx]))
+    d_loss = d_loss_fn(s[:b], s[b:]) + d_loss_fn(tm[:b], tm[b:])
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_opt.step()
+    # 2. G step through the updated D (no power iteration: eval mode), fresh frame indices.
+    disc.eval()
+    s, tm = disc(fake, frame_indices())
+    g_loss = g_loss_fn(s) + g_loss_fn(tm)
+    g_opt.zero_grad(set_to_none=True)
+    for p in disc.parameters():
+      p.requires_grad_(False)
+    g_loss.backward()
+    for p in disc.parameters():
+      p.requires_grad_(True)
+    g_opt.step()
+    # 3. EMA of G.
+    with torch.no_grad():
+      torch._foreach_lerp_(ema, [p.detach() for p in gen.parameters()], 1.0 - config.ema_decay)
+    return d_loss.item(), g_loss.item()
+
+  return step
+
+
+def benchmark(config, steps: int, warmup: int) -> dict:
+  torch.set_num_threads(FLAGS.threads)
+  torch.manual_seed(0)
+  gen, disc, g_opt, d_opt, ema = build(config)
+  c, size = config.data.channels, config.data.image_size
+  real = (torch.rand(config.batch_size, c, config.data.clip_len, size, size) * 2 - 1).contiguous(
+      memory_format=torch.channels_last_3d)
+  step = make_step(config, gen, disc, g_opt, d_opt, ema)
+  for _ in range(warmup):
+    step(real)
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    d_loss, _ = step(real)
+    times.append(time.perf_counter() - t0)
+  step_s = statistics.median(times)
+  return {
+      "impl": FLAGS.impl,
+      "threads": torch.get_num_threads(),
+      "batch": config.batch_size,
+      "g_params": sum(p.numel() for p in gen.parameters()),
+      "d_params": sum(p.numel() for p in disc.parameters()),
+      "step_s": step_s,
+      "clips_per_s": config.batch_size / step_s,
+      "finite": bool(torch.isfinite(torch.tensor(d_loss))),
+      "torch": torch.__version__,
+  }
+
+
+def main(argv):
+  del argv
+  r = benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup)
+  if FLAGS.json:
+    print(json.dumps(r))
+    return
+  print(f"PyTorch {r['torch']} twin ({r['impl']}, {r['threads']} threads, batch {r['batch']}, "
+        f"G {r['g_params']:,} / D {r['d_params']:,} params)")
+  print(f"  step time     {r['step_s'] * 1e3:8.1f} ms  (median of {FLAGS.steps} after {FLAGS.warmup} warm-up)")
+  print(f"  clips/s       {r['clips_per_s']:8.2f}")
+
+
+if __name__ == "__main__":
+  app.run(main)
