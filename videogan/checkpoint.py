@@ -10,8 +10,15 @@ devices and the write continues in a background thread; `wait` blocks until it
 has landed. A step directory only appears (atomically renamed from a temporary
 name) once complete, so a crash mid-write never leaves a checkpoint that
 restore would pick.
+
+Restoring checks every array's shape against the config's model first (a
+mismatch names the parameters, `CheckpointMismatchError`), and falls back
+from an unreadable newest step to the previous one with a warning, moving the
+bad step to `checkpoints_unreadable/` so later saves do not collide with it.
 """
 
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +26,29 @@ import flax
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
 from videogan import parallel
 from videogan import state as state_lib
 from videogan.state import TrainState
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be used: the message says which and why."""
+
+
+class CheckpointMismatchError(CheckpointError):
+  """The checkpoint's arrays do not fit the config's model."""
+
+
+class CheckpointUnreadableError(CheckpointError):
+  """No readable checkpoint (corrupt or partial files)."""
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+  leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: hasattr(x, "shape"))
+  return {jax.tree_util.keystr(path, simple=True, separator="/"): tuple(x.shape) for path, x in leaves}
 
 
 class Checkpointer:
@@ -67,20 +92,64 @@ class Checkpointer:
     )
 
   def restore(self, target: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]]:
-    """Restores `step` (default: the latest) into the structure and shardings of `target`.
+    """Restores `step` (default: the newest readable one) into the structure and shardings of `target`.
 
     `target` may be abstract (`jax.ShapeDtypeStruct` leaves with `.sharding`);
     each array is read straight into its sharding.
     """
-    step = self.latest_step() if step is None else step
-    if step is None:
+    steps = [step] if step is not None else sorted(self.all_steps(), reverse=True)
+    if not steps:
       raise FileNotFoundError(f"No checkpoint in {self.directory}.")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, flax.serialization.to_state_dict(target))
-    restored = self._manager.restore(
-        step,
-        args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()),
-    )
-    return flax.serialization.from_state_dict(target, restored["state"]), dict(restored["data"])
+    unreadable = []
+    for s in steps:
+      self._check_shapes(s, abstract)  # A different model is not corruption: no fallback.
+      try:
+        restored = self._manager.restore(
+            s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
+      except Exception as e:  # noqa: BLE001 - Any failure to read the files: try the previous step.
+        unreadable.append(f"step {s}: {type(e).__name__}: {str(e)[:300]}")
+        if step is not None:
+          break
+        logging.warning("Checkpoint step %d in %s is unreadable (%s: %s); trying the previous step.",
+                        s, self.directory, type(e).__name__, str(e)[:300])
+        continue
+      if unreadable:
+        self._set_aside(steps[: len(unreadable)])
+      return flax.serialization.from_state_dict(target, restored["state"]), dict(restored["data"])
+    raise CheckpointUnreadableError(f"No readable checkpoint in {self.directory}: " + "; ".join(unreadable))
+
+  def _check_shapes(self, step: int, abstract) -> None:
+    try:
+      saved = _shapes(ocp.StandardCheckpointer().metadata(self.directory / str(step) / "state").item_metadata)
+    except Exception:  # noqa: BLE001 - Unreadable metadata: the restore reports it.
+      return
+    if not saved:  # Likewise (Orbax returns no tree when its metadata files are damaged).
+      return
+    wanted = _shapes(abstract)
+    problems = [
+        f"{name}: checkpoint {saved.get(name, 'absent')}, config {wanted.get(name, 'absent')}"
+        for name in sorted(saved.keys() | wanted.keys()) if saved.get(name) != wanted.get(name)
+    ]
+    if problems:
+      raise CheckpointMismatchError(
+          f"Checkpoint step {step} in {self.directory} does not fit this config's model; {len(problems)} array(s) "
+          f"differ: {'; '.join(problems[:4])}{' ...' if len(problems) > 4 else ''}. Use the config the run was "
+          "trained with (config.json in the workdir), or another --workdir.")
+
+  def _set_aside(self, steps: list[int]) -> None:
+    """Moves unreadable steps out of the manager's way, to `checkpoints_unreadable/` next to it."""
+    if jax.process_index() == 0:
+      for s in steps:
+        target = self.directory.parent / "checkpoints_unreadable" / f"{s}-{time.strftime('%Y%m%d-%H%M%S')}"
+        target.parent.mkdir(exist_ok=True)
+        shutil.move(self.directory / str(s), target)
+        logging.warning("Moved the unreadable checkpoint step %d to %s.", s, target)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+
+      multihost_utils.sync_global_devices("videogan_checkpoint_set_aside")
+    self._manager.reload()
 
   def restore_config(self, step: int | None = None) -> dict[str, Any]:
     step = self.latest_step() if step is None else step

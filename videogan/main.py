@@ -79,7 +79,17 @@ def main(argv) -> None:
 
   tf.config.set_visible_devices([], "GPU")
 
-  from videogan import conditional, config_validation, enhance, eval_prediction, parallel, safe_pickle, sample, train
+  from videogan import (
+    checkpoint,
+    conditional,
+    config_validation,
+    enhance,
+    eval_prediction,
+    parallel,
+    safe_pickle,
+    sample,
+    train,
+  )
   from videogan.data import mnist
 
   parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
@@ -127,7 +137,7 @@ def main(argv) -> None:
                                                 postprocess):
         logging.info("Wrote %s", path)
   except (
-      config_validation.ConfigError, conditional.InputError, mnist.MnistUnavailableError,
+      config_validation.ConfigError, conditional.InputError, mnist.MnistUnavailableError, checkpoint.CheckpointError,
       safe_pickle.UnsafePickleError, train.NonFiniteLossError, OSError,
   ) as e:
     # Errors about the user's inputs: the message says what to fix, a traceback would bury it.

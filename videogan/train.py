@@ -1,6 +1,9 @@
 """The training loop: mesh, data, state, resume, periodic actions, checkpoints."""
 
 import dataclasses
+import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -24,8 +27,8 @@ class NonFiniteLossError(FloatingPointError):
   """A training metric became NaN or infinite."""
 
 
-def check_workdir(workdir: Path) -> None:
-  """Fails before training if the workdir cannot be written."""
+def check_workdir(workdir: Path, needed_bytes: int = 0) -> None:
+  """Fails before training if the workdir cannot be written or has less than `needed_bytes` free."""
   try:
     workdir.mkdir(parents=True, exist_ok=True)
     probe = workdir / ".write_test"
@@ -33,6 +36,43 @@ def check_workdir(workdir: Path) -> None:
     probe.unlink()
   except OSError as e:
     raise OSError(f"Workdir {workdir} is not writable: {e}") from e
+  free = shutil.disk_usage(workdir).free
+  if free < needed_bytes:
+    raise OSError(f"Workdir {workdir} has {free / 2**20:.1f} MiB free; this run needs about "
+                  f"{needed_bytes / 2**20:.1f} MiB (checkpoints, samples, summaries). Free some space or use "
+                  "another --workdir.")
+
+
+def workdir_bytes_needed(target: state_lib.TrainState, keep: int) -> int:
+  """Room for `keep` checkpoints plus one being written, and 16 MiB of samples and summaries."""
+  state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(target))
+  return (keep + 1) * state_bytes + 16 * 2**20
+
+
+class StopSignal:
+  """Turns SIGTERM (preemption, `kill`, a scheduler's time limit) into a request to save and stop.
+
+  Single-process runs only: with several processes, JAX's distributed runtime
+  receives the notice and Orbax's preemption policy saves at a step all agree on.
+  """
+
+  def __init__(self):
+    self.received: int | None = None
+    self._previous = None
+
+  def __enter__(self) -> "StopSignal":
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum, frame) -> None:
+    del frame
+    self.received = signum
+    logging.warning("Received %s: saving a checkpoint after this step, then stopping.", signal.Signals(signum).name)
+
+  def __exit__(self, *exc) -> None:
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
 
 
 def check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Checkpointer) -> None:
@@ -131,7 +171,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   workdir = Path(workdir)
   s = setup(config)
   pipeline.check_source(config)
-  check_workdir(workdir)
+  check_workdir(workdir, workdir_bytes_needed(s.target, config.keep_checkpoints))
   is_main = jax.process_index() == 0
   init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
 
@@ -216,50 +256,57 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     check_finite(step, metrics, ckpt)
     window.append(metrics)
 
-  try:
-    pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
-    for step in range(start_step + 1, config.total_steps + 1):
-      batch = parallel.global_batch(model_inputs(next(batches)), s.batch_sharding)
-      state, metrics = compiled(state, batch, step_rng)
-      if pending is not None:
-        record(*pending)
-      pending = (step, metrics)
+  with StopSignal() as stop:  # SIGTERM: save a checkpoint at the current step and stop.
+    try:
+      pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
+      for step in range(start_step + 1, config.total_steps + 1):
+        batch = parallel.global_batch(model_inputs(next(batches)), s.batch_sharding)
+        state, metrics = compiled(state, batch, step_rng)
+        if pending is not None:
+          record(*pending)
+        pending = (step, metrics)
 
-      is_last = step == config.total_steps
-      saving = is_last or ckpt.should_save(step)
-      logging_now = is_last or step % config.log_every == 0
-      sampling = is_last or step % config.sample_every == 0
-      if not (saving or logging_now or sampling or (fvd_every and step % fvd_every == 0)):
-        continue
-      record(*pending)  # Nothing is logged or saved before its metrics are checked.
-      pending = None
+        is_last = step == config.total_steps
+        stopping = stop.received is not None
+        saving = is_last or stopping or ckpt.should_save(step)
+        logging_now = is_last or stopping or step % config.log_every == 0
+        sampling = is_last or step % config.sample_every == 0
+        if not (saving or logging_now or sampling or (fvd_every and step % fvd_every == 0)):
+          continue
+        record(*pending)  # Nothing is logged or saved before its metrics are checked.
+        pending = None
 
-      if logging_now:
-        steps_per_sec = len(window) / (time.perf_counter() - window_start)
-        means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
-        means.update(steps_per_sec=steps_per_sec, clips_per_sec=steps_per_sec * batch_size)
-        if flops:
-          means["gflops_per_sec"] = flops / 1e9 * steps_per_sec
-        writer.write_scalars(step, means)
-        eta = time.strftime("%H:%M:%S", time.gmtime((config.total_steps - step) / steps_per_sec))
-        logging.info(
-            "step %d/%d | %.2f steps/s | %.1f clips/s | ETA %s | d_loss %.3f g_loss %.3f D(x) %.2f D(G(z)) %.2f",
-            step, config.total_steps, steps_per_sec, means["clips_per_sec"], eta,
-            means["d_loss"], means["g_loss"], means["d_real"], means["d_fake"],
-        )
-        window = []
-        bad_files.log_new(logging)  # Videos skipped as unreadable since the last line, with paths.
-      if sampling:
-        write_samples(step)
-      if fvd_every and (is_last or step % fvd_every == 0):
-        write_fvd(step)
-      if saving:
-        save(force=is_last)
-      if logging_now:  # Throughput counts training steps, not the actions above.
-        window_start = time.perf_counter()
-  finally:
-    # Let an in-flight checkpoint land even when training stops on an error.
-    ckpt.wait()
-    ckpt.close()
-    writer.flush()
+        if logging_now:
+          steps_per_sec = len(window) / (time.perf_counter() - window_start)
+          means = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
+          means.update(steps_per_sec=steps_per_sec, clips_per_sec=steps_per_sec * batch_size)
+          if flops:
+            means["gflops_per_sec"] = flops / 1e9 * steps_per_sec
+          writer.write_scalars(step, means)
+          eta = time.strftime("%H:%M:%S", time.gmtime((config.total_steps - step) / steps_per_sec))
+          logging.info(
+              "step %d/%d | %.2f steps/s | %.1f clips/s | ETA %s | d_loss %.3f g_loss %.3f D(x) %.2f D(G(z)) %.2f",
+              step, config.total_steps, steps_per_sec, means["clips_per_sec"], eta,
+              means["d_loss"], means["g_loss"], means["d_real"], means["d_fake"],
+          )
+          window = []
+          bad_files.log_new(logging)  # Videos skipped as unreadable since the last line, with paths.
+        if sampling:
+          write_samples(step)
+        if fvd_every and (is_last or step % fvd_every == 0):
+          write_fvd(step)
+        if saving:
+          save(force=is_last or stopping)
+        if logging_now:  # Throughput counts training steps, not the actions above.
+          window_start = time.perf_counter()
+        if stopping:
+          ckpt.wait()
+          logging.warning("Stopped by %s at step %d; the checkpoint is saved in %s. Run the same command to resume.",
+                          signal.Signals(stop.received).name, step, ckpt.directory)
+          break
+    finally:
+      # Let an in-flight checkpoint land even when training stops on an error.
+      ckpt.wait()
+      ckpt.close()
+      writer.flush()
   return state

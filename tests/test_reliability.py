@@ -1,0 +1,180 @@
+"""Reliability drills: the real CLI in a subprocess, interrupted and fed bad state.
+
+* SIGTERM mid-run: a checkpoint at the current step, exit 0, a rerun resumes.
+* kill -9 at random moments, some while an async checkpoint is being written:
+  every restart resumes from the newest complete checkpoint and the final
+  parameters equal an uninterrupted run's, bit for bit.
+* A corrupted newest checkpoint: restore falls back to the previous step with a
+  warning naming the bad one and moves it aside; all corrupted: a clear error.
+* A non-finite loss: training stops naming step and metric; every saved
+  checkpoint is finite and older.
+* A full disk or an unwritable workdir: a clear error before training starts.
+* A checkpoint from a different model (a width changed): an error naming the
+  mismatched arrays.
+"""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, TINY_CONFIG, leaves_with_paths, run_cli, state_arrays
+
+TINY = ("--config", TINY_CONFIG, "--config.log_every=1", "--config.sample_every=1000000")
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_NUM_CPU_DEVICES": "1"}
+  return subprocess.Popen([sys.executable, "-m", "videogan.main", *args], cwd=REPO, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def steps_on_disk(workdir) -> list[int]:
+  directory = workdir / "checkpoints"
+  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
+
+
+def assert_same_state(a, b):
+  expected, got = dict(leaves_with_paths(a)), dict(leaves_with_paths(b))
+  assert expected.keys() == got.keys()
+  for path, value in expected.items():
+    np.testing.assert_array_equal(got[path], value, err_msg=path)
+
+
+def test_sigterm_saves_the_current_step_exits_0_and_resumes(tmp_path):
+  workdir = tmp_path / "run"
+  proc = start_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=100000", "--config.checkpoint_every=100000")
+  lines = []
+  for line in proc.stderr:  # Wait for training to be under way.
+    lines.append(line)
+    if "step 3/100000" in line:
+      break
+  proc.send_signal(signal.SIGTERM)
+  lines += proc.stderr.readlines()
+  assert proc.wait(timeout=300) == 0, "".join(lines[-40:])
+  log = "".join(lines)
+  assert "Stopped by SIGTERM at step" in log
+  stopped = int(log.split("Stopped by SIGTERM at step ")[1].split(";")[0])
+  assert steps_on_disk(workdir) == [stopped] and stopped >= 3
+
+  proc = run_cli(*TINY, "--workdir", str(workdir), f"--config.total_steps={stopped + 2}")
+  assert f"Resumed from step {stopped}" in proc.stderr
+  assert steps_on_disk(workdir)[-1] == stopped + 2
+
+
+def test_kill_9_repeatedly_then_finish_equals_uninterrupted(tmp_path):
+  total, args = 16, (*TINY, "--config.checkpoint_every=2", "--config.keep_checkpoints=2")
+  reference = tmp_path / "reference"
+  run_cli(*args, "--workdir", str(reference), f"--config.total_steps={total}")
+
+  workdir = tmp_path / "killed"
+  rng = random.Random(0)
+  outcomes = []
+  for kill in range(6):
+    before = steps_on_disk(workdir)
+    proc = start_cli(*args, "--workdir", str(workdir), f"--config.total_steps={total}")
+    # Even kills: while an async checkpoint is being written (Orbax's temporary
+    # step directory exists); odd kills: at a random moment, start-up included.
+    deadline = time.monotonic() + (120 if kill % 2 == 0 else rng.uniform(2, 12))
+    during_write = False
+    while time.monotonic() < deadline and proc.poll() is None:
+      directory = workdir / "checkpoints"
+      if kill % 2 == 0 and directory.is_dir() and any("tmp" in p.name for p in directory.iterdir()):
+        during_write = True
+        break
+      time.sleep(0.002)
+    if proc.poll() is not None:  # Finished before the kill: nothing left to drill.
+      break
+    proc.kill()
+    log = proc.communicate()[1]
+    after = steps_on_disk(workdir)
+    if before:
+      assert f"Resumed from step {before[-1]}" in log, log[-3000:]
+    # Never a partial step: every step directory on disk restores.
+    for step in after:
+      state_arrays(workdir, step)
+    outcomes.append((kill, during_write, before, after))
+  assert len(outcomes) >= 5, outcomes
+  assert any(during for _, during, _, _ in outcomes), outcomes
+
+  proc = run_cli(*args, "--workdir", str(workdir), f"--config.total_steps={total}")
+  assert_same_state(state_arrays(reference, total), state_arrays(workdir, total))
+  print("kill -9 drill (kill, during a checkpoint write, steps before, steps after):", outcomes)
+
+
+def corrupt(step_dir):
+  for path in (step_dir / "state").rglob("*"):
+    if path.is_file() and path.stat().st_size > 0:
+      path.write_bytes(b"\0garbage" * 8)
+
+
+def test_corrupted_newest_checkpoint_falls_back_with_a_warning(tmp_path):
+  workdir = tmp_path / "run"
+  run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=3", "--config.checkpoint_every=1",
+          "--config.keep_checkpoints=5")
+  corrupt(workdir / "checkpoints" / "3")
+  proc = run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=4", "--config.checkpoint_every=1",
+                 "--config.keep_checkpoints=5")
+  assert "Checkpoint step 3 in" in proc.stderr and "is unreadable" in proc.stderr
+  assert "Resumed from step 2" in proc.stderr
+  assert [p.name.split("-")[0] for p in (workdir / "checkpoints_unreadable").iterdir()] == ["3"]
+  assert steps_on_disk(workdir) == [1, 2, 3, 4]  # Step 3 trained again and saved afresh.
+
+  for step in steps_on_disk(workdir):
+    corrupt(workdir / "checkpoints" / str(step))
+  proc = run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=6", check=False)
+  assert proc.returncode != 0
+  assert "videogan: error: No readable checkpoint in" in proc.stderr and "step 1:" in proc.stderr
+
+
+def test_non_finite_loss_stops_naming_step_and_metric_and_saves_nothing_bad(tmp_path):
+  proc = run_cli(*TINY, "--workdir", str(tmp_path), "--config.optimizer.d_learning_rate=1e38",
+                 "--config.total_steps=8", "--config.checkpoint_every=1", "--config.keep_checkpoints=10", check=False)
+  assert proc.returncode != 0
+  message = proc.stderr.split("videogan: error: ")[1]
+  assert message.startswith("Non-finite ") and " at step " in message
+  bad_step = int(message.split(" at step ")[1].split(";")[0])
+  saved = steps_on_disk(tmp_path)
+  assert all(step < bad_step for step in saved), (saved, bad_step)
+  for step in saved:
+    for path, value in leaves_with_paths(state_arrays(tmp_path, step)):
+      assert np.all(np.isfinite(value)), (step, path)
+
+
+def test_full_disk_fails_before_training(tmp_path):
+  if shutil.which("unshare") is None:
+    pytest.skip("needs unshare (util-linux) to mount a 1 MiB tmpfs")
+  mount = tmp_path / "small_disk"
+  mount.mkdir()
+  command = (f"mount -t tmpfs -o size=1m tmpfs {mount} && exec {sys.executable} -m videogan.main "
+             + " ".join(TINY) + f" --workdir {mount}/run")
+  proc = subprocess.run(["unshare", "-rm", "sh", "-c", command], cwd=REPO, capture_output=True, text=True,
+                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_NUM_CPU_DEVICES": "1"}, timeout=600)
+  assert proc.returncode != 0
+  assert "MiB free; this run needs about" in proc.stderr, proc.stderr[-3000:]
+  assert "Compiled the train step" not in proc.stderr
+
+
+def test_unwritable_workdir_fails_before_training(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  proc = run_cli(*TINY, "--workdir", str(blocker / "run"), check=False)
+  assert proc.returncode != 0
+  assert "is not writable" in proc.stderr and "Compiled the train step" not in proc.stderr
+
+
+def test_checkpoint_of_another_model_names_the_mismatched_arrays(tmp_path):
+  run_cli(*TINY, "--workdir", str(tmp_path), "--config.total_steps=1")
+  proc = run_cli(*TINY, "--workdir", str(tmp_path), "--config.total_steps=2",
+                 "--config.model.generator.widths=(64,16,8,8)", check=False)
+  assert proc.returncode != 0
+  message = proc.stderr.split("videogan: error: ")[1]
+  assert "does not fit this config's model" in message
+  assert "g_params/block0/spatial/kernel: checkpoint (3, 3, 32, 16), config (3, 3, 64, 16)" in message
+  assert steps_on_disk(tmp_path) == [1]  # Nothing overwritten.
