@@ -1,6 +1,5 @@
 """End to end through the CLI, each run in a fresh process as a user would."""
 
-import json
 
 import numpy as np
 import pytest
@@ -44,22 +43,6 @@ def test_sample_mode_writes_npz_and_videos(full_run, tmp_path):
   frames, read_fps = video_io.read_video(out / "clip_0000.mp4")
   assert frames.shape[:3] == (4, 32, 32) and read_fps == 10.0
   assert (out / "clip_0003.gif").exists() and (out / "grid.mp4").exists() and (out / "grid.png").exists()
-
-
-def test_resume_in_a_new_process_equals_uninterrupted(full_run, tmp_path):
-  workdir, _ = full_run
-  keep_two = ("--config.checkpoint_every=1", "--config.keep_checkpoints=2")
-  run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=2", *keep_two)
-  proc = run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=4", *keep_two)
-  assert "Resumed from step 2" in proc.stderr
-  # The preservation policy keeps the latest two; the data position is the next clip.
-  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["3", "4"]
-  position = json.loads((tmp_path / "checkpoints" / "4" / "data" / "metadata").read_text())
-  assert position == {"next_example": 4 * 8, "global_batch": 8}
-  expected, resumed = dict(leaves_with_paths(state_arrays(workdir, 4))), dict(leaves_with_paths(state_arrays(tmp_path, 4)))
-  assert expected.keys() == resumed.keys()
-  for path, value in expected.items():
-    np.testing.assert_array_equal(resumed[path], value, err_msg=path)
 
 
 def test_eight_devices_equal_one_device(full_run, tmp_path):
