@@ -58,11 +58,13 @@ class StopSignal:
 
   def __init__(self):
     self.received: int | None = None
-    self._previous = None
+    self._installed = False
+    self._previous = None  # What signal.signal returned: a handler, SIG_DFL/SIG_IGN, or None (not set from Python).
 
   def __enter__(self) -> "StopSignal":
     if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
       self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._installed = True
     return self
 
   def _handle(self, signum, frame) -> None:
@@ -71,8 +73,8 @@ class StopSignal:
     logging.warning("Received %s: saving a checkpoint after this step, then stopping.", signal.Signals(signum).name)
 
   def __exit__(self, *exc) -> None:
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    if self._installed:
+      signal.signal(signal.SIGTERM, signal.SIG_DFL if self._previous is None else self._previous)
 
 
 def check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Checkpointer) -> None:
