@@ -5,7 +5,7 @@ r"""The default train step written in PyTorch, timed like benchmarks/train_step.
 
 The same G and D as videogan/models (read from the same config: widths,
 latent sizes, k frames, spectral norm), the same losses (non-saturating, or
-hinge), the same Adam settings, batch, step order (D on [real; G(z)], then G
+hinge; R1 on real clips, lazily every `r1_every` steps), the same Adam settings, batch, step order (D on [real; G(z)], then G
 through the updated D with fresh frame indices, one G forward shared by both)
 and EMA of G. Layers, as in videogan/models/layers.py:
 
@@ -18,9 +18,9 @@ Never imported by the videogan package.
 """
 
 import json
-import statistics
 import time
 
+import step_timing
 import torch
 import torch.nn.functional as F
 from absl import app, flags
@@ -196,13 +196,27 @@ def make_step(config, gen, disc, g_opt, d_opt, ema):
   def frame_indices():
     return torch.argsort(torch.rand(b, t), dim=1)[:, :k]
 
+  r1_weight, r1_every = config.r1_weight, config.r1_every
+  count = 0
+
+  def r1(real, idx):
+    """r1_every * gamma/2 E||grad_x l(x)||^2, l(x) = mean spatial logit + temporal logit."""
+    real = real.detach().requires_grad_(True)
+    s, tm = disc(real, idx)
+    (grad,) = torch.autograd.grad((s.mean(1) + tm).sum(), real, create_graph=True)
+    return r1_every * r1_weight * 0.5 * grad.square().flatten(1).sum(1).mean()
+
   def step(real):
+    nonlocal count
     fake = gen(torch.randn(b, g.content_dim), torch.randn(b, t, g.motion_noise_dim))  # G(z), once.
     # 1. D step on [real; G(z)] in one pass (one spectral-norm power iteration).
     disc.train()
     idx = frame_indices()
     s, tm = disc(torch.cat([real, fake.detach()]), torch.cat([idx, idx]))
     d_loss = d_loss_fn(s[:b], s[b:]) + d_loss_fn(tm[:b], tm[b:])
+    if r1_weight > 0 and count % r1_every == 0:
+      d_loss = d_loss + r1(real, idx)
+    count += 1
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
@@ -236,11 +250,11 @@ def benchmark(config, steps: int, warmup: int) -> dict:
   for _ in range(warmup):
     step(real)
   times = []
-  for _ in range(steps):
+  for _ in range(step_timing.whole_cycles(steps, config)):
     t0 = time.perf_counter()
     d_loss, _ = step(real)
     times.append(time.perf_counter() - t0)
-  step_s = statistics.median(times)
+  step_s = step_timing.step_time(times, config)
   return {
       "impl": FLAGS.impl,
       "threads": torch.get_num_threads(),
@@ -262,7 +276,7 @@ def main(argv):
     return
   print(f"PyTorch {r['torch']} twin ({r['impl']}, {r['threads']} threads, batch {r['batch']}, "
         f"G {r['g_params']:,} / D {r['d_params']:,} params)")
-  print(f"  step time     {r['step_s'] * 1e3:8.1f} ms  (median of {FLAGS.steps} after {FLAGS.warmup} warm-up)")
+  print(f"  step time     {r['step_s'] * 1e3:8.1f} ms  ({step_timing.describe(FLAGS.steps, FLAGS.warmup, FLAGS.config)})")
   print(f"  clips/s       {r['clips_per_s']:8.2f}")
 
 

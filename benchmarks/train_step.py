@@ -5,7 +5,8 @@ r"""Throughput of the train step: clips/s, step time, achieved GFLOP/s, compile 
   python benchmarks/train_step.py --json                           # one JSON line (run_all.py)
 
 Times the jitted, sharded train step alone (the batch is already on device),
-as the median over `--steps` steps after `--warmup` steps, and reports XLA's
+as the median over `--steps` steps after `--warmup` steps (with lazy R1, the
+median of the mean step time of whole `r1_every`-step cycles; step_timing.py), and reports XLA's
 FLOP estimate of the compiled step divided by that time. Memory: XLA's
 estimate for the compiled step (arguments + outputs + temporaries, per
 device) and the process's peak resident set.
@@ -13,11 +14,11 @@ device) and the process's peak resident set.
 
 import json
 import resource
-import statistics
 import time
 
 import jax
 import jax.numpy as jnp
+import step_timing
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -61,12 +62,12 @@ def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
     state, metrics = compiled(state, batch, rng)
   jax.block_until_ready(metrics)
   times = []
-  for _ in range(steps):
+  for _ in range(step_timing.whole_cycles(steps, config)):
     t0 = time.perf_counter()
     state, metrics = compiled(state, batch, rng)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t0)
-  step_s = statistics.median(times)
+  step_s = step_timing.step_time(times, config)
   return {
       "devices": mesh.size,
       "batch": config.batch_size,
@@ -91,7 +92,7 @@ def main(argv):
     return
   print(f"train step ({r['devices']} device(s), batch {r['batch']}, G {r['g_params']:,} / D {r['d_params']:,} params)")
   print(f"  compile       {r['compile_s']:8.1f} s")
-  print(f"  step time     {r['step_s'] * 1e3:8.1f} ms  (median of {FLAGS.steps} after {FLAGS.warmup} warm-up)")
+  print(f"  step time     {r['step_s'] * 1e3:8.1f} ms  ({step_timing.describe(FLAGS.steps, FLAGS.warmup, FLAGS.config)})")
   print(f"  clips/s       {r['clips_per_s']:8.2f}")
   print(f"  XLA GFLOP     {r['gflop_per_step']:8.2f} per step")
   print(f"  achieved      {r['gflop_per_s']:8.2f} GFLOP/s")

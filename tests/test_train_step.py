@@ -100,6 +100,27 @@ def test_r1_without_spectral_norm(tiny_config):
   assert float(metrics["r1_penalty"]) > 0 and np.isfinite(float(metrics["d_loss"])) and int(new.step) == 1
 
 
+def test_lazy_r1_is_n_times_the_penalty_every_nth_step_and_nothing_between(tiny_config):
+  """r1_every=3: step 0 equals an every-step run with weight 3 * gamma; step 1 equals a run without R1."""
+  def make_step(**overrides):
+    config = tiny_config()
+    config.model.discriminator.spectral_norm = False
+    config.update(overrides)
+    gan = VideoGAN.from_config(config)
+    g_tx, d_tx = state_lib.make_optimizers(config)
+    state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx))(jax.random.key(0))
+    batch = {"video": jax.random.uniform(jax.random.key(1), (config.batch_size, *gan.video_shape), minval=-1, maxval=1)}
+    step_fn = jax.jit(make_train_step(gan, config))
+    return lambda step: step_fn(state.replace(step=jnp.asarray(step, state.step.dtype)), batch, jax.random.key(2))
+
+  lazy = make_step(r1_weight=0.2, r1_every=3)
+  for step, eager in ((0, make_step(r1_weight=0.6, r1_every=1)), (1, make_step(r1_weight=0.0))):
+    (lazy_state, lazy_metrics), (eager_state, eager_metrics) = lazy(step), eager(step)
+    np.testing.assert_allclose(lazy_metrics["r1_penalty"], eager_metrics["r1_penalty"], rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8), lazy_state.d_params, eager_state.d_params)
+    assert (float(lazy_metrics["r1_penalty"]) > 0) == (step == 0)
+
+
 def test_bfloat16_compute_keeps_float32_state_and_matches_float32(setup, tiny_config):
   """compute_dtype=bfloat16: the same step to bf16 precision, with every state leaf still float32."""
   _, state, batch, step = setup

@@ -135,6 +135,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
 
   _check(config, "loss", one_of(tuple(losses.GAN_LOSSES)), f"one of {tuple(losses.GAN_LOSSES)}")
   _check(config, "r1_weight", lambda x: x >= 0, "a number >= 0")
+  _check(config, "r1_every", _positive_int, "a positive integer (steps between R1 penalties)")
   _check(config, "ema_decay", lambda x: 0 <= x < 1, "a number in [0, 1)")
   for key in ("optimizer.g_learning_rate", "optimizer.d_learning_rate"):
     _check(config, key, lambda x: x > 0, "a positive learning rate")

@@ -8,7 +8,8 @@ clip) and D(x) = sigmoid(l(x)). With the default non-saturating loss:
   L_G = -log D(G(z))
 
 summed over the two heads (each head's loss is a mean over its logits), plus
-optionally the R1 penalty (gamma / 2) E||grad_x l(x)||^2 on real clips.
+optionally the R1 penalty (gamma / 2) E||grad_x l(x)||^2 on real clips
+(`r1_weight`; lazily every `r1_every` steps).
 
 Order: D first, then G against the *updated* D, as in DCGAN. The G step then
 follows the freshest estimate of the real/fake boundary.
@@ -44,20 +45,31 @@ Metrics = dict[str, jax.Array]
 def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, Metrics]]:
   """Builds `train_step(state, batch, rng) -> (state, metrics)` for `config`."""
   d_gan_loss, g_gan_loss = losses.GAN_LOSSES[config.loss]
-  r1_weight = config.r1_weight
+  r1_weight, r1_every = config.r1_weight, config.r1_every
   ema_decay = config.ema_decay
   l1_weight, k = config.prediction_l1, gan.context_frames
 
-  def r1(d_params, d_stats, real, frame_idx, label):
-    """gamma/2 E||grad_x l(x)||^2 with l(x) the sum of a clip's head logits."""
+  def r1(d_params, d_stats, real, frame_idx, label, step):
+    """gamma/2 E||grad_x l(x)||^2 with l(x) the sum of a clip's head logits.
+
+    Lazy (StyleGAN2, Karras et al., 2020): with r1_every = n > 1 the penalty
+    is n * gamma/2 E||.||^2 on every n-th step and 0 otherwise, the same
+    average weight at 1/n of the cost of its double backward pass.
+    """
     def clip_logit(x):
       logits, _ = gan.discriminate(d_params, d_stats, x, frame_idx, update_stats=False, label=label)
       return logits["spatial"].mean(axis=1) + logits["temporal"]
-    return r1_weight * losses.r1_penalty(clip_logit, real)
+
+    def penalty():
+      return r1_every * r1_weight * losses.r1_penalty(clip_logit, real)
+
+    if r1_every == 1:
+      return penalty()
+    return jax.lax.cond(step % r1_every == 0, penalty, lambda: jnp.zeros(()))
 
   regulariser = r1 if r1_weight > 0 else (lambda *_: jnp.zeros(()))
 
-  def d_objective(d_params, d_stats, real, fake, frame_idx, label):
+  def d_objective(d_params, d_stats, real, fake, frame_idx, label, step):
     # One forward pass over [real; fake] so the spectral-norm power iteration
     # advances exactly once per step.
     b = real.shape[0]
@@ -68,7 +80,7 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     real_logits = {head: logit[:b] for head, logit in logits.items()}
     fake_logits = {head: logit[b:] for head, logit in logits.items()}
     gan_loss = sum(d_gan_loss(real_logits[h], fake_logits[h]) for h in logits)
-    penalty = regulariser(d_params, d_stats, real, frame_idx, label)
+    penalty = regulariser(d_params, d_stats, real, frame_idx, label, step)
     return gan_loss + penalty, (d_stats, real_logits, fake_logits, penalty)
 
   def g_objective(fake, real, d_params, d_stats, frame_idx, label):
@@ -89,7 +101,7 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     # 1. D step: descend L_D in D's parameters; G(z) is a constant here.
     frame_idx = gan.frame_indices(d_frames_rng, b)
     (d_loss, (d_stats, real_logits, fake_logits, penalty)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
-        state.d_params, state.d_stats, real, fake, frame_idx, label
+        state.d_params, state.d_stats, real, fake, frame_idx, label, state.step
     )
     d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, d_updates)
