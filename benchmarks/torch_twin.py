@@ -5,9 +5,9 @@ r"""The default train step written in PyTorch, timed like benchmarks/train_step.
 
 The same G and D as videogan/models (read from the same config: widths,
 latent sizes, k frames, spectral norm), the same losses (non-saturating, or
-hinge; R1 on real clips, lazily every `r1_every` steps), the same Adam settings, batch, step order (D on [real; G(z)], then G
-through the updated D with fresh frame indices, one G forward shared by both)
-and EMA of G. Layers, as in videogan/models/layers.py:
+hinge; R1 on real clips, lazily every `r1_every` steps), the same Adam
+settings, batch, step order (D on [real; G(z)], then G through the updated D
+with fresh frame indices, one G forward shared by both) and EMA of G. Layers, as in videogan/models/layers.py:
 
 * `--impl fold`: spatial convs as Conv2d on frames folded into the batch,
   temporal convs as Conv2d with a (k, 1) kernel over [time, height * width];
