@@ -3,6 +3,7 @@
 import dataclasses
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,9 +32,9 @@ def check_workdir(workdir: Path, needed_bytes: int = 0) -> None:
   """Fails before training if the workdir cannot be written or has less than `needed_bytes` free."""
   try:
     workdir.mkdir(parents=True, exist_ok=True)
-    probe = workdir / ".write_test"
-    probe.write_text("ok")
-    probe.unlink()
+    # A uniquely named probe: every process of a multi-process run checks the same workdir.
+    with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write_test_") as probe:
+      probe.write(b"ok")
   except OSError as e:
     raise OSError(f"Workdir {workdir} is not writable: {e}") from e
   free = shutil.disk_usage(workdir).free
