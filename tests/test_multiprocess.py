@@ -2,12 +2,13 @@
 
 Run through `launch/local_multiprocess.sh`, as the README documents it: train,
 kill -9 every process after a checkpoint, restart, resume, and compare with
-one process driving 4 devices. Equality is to 1e-3 of each leaf's scale with
+one process driving 4 devices. Equality is to 1e-2 of each leaf's scale with
 Adam eps=1e-3, for the reasons given in test_sharding.py (the two runs reduce
 gradients in a different order: gloo across processes vs in-process). Measured
-after the 6 steps: up to 1.5e-5 on one machine, 3.4e-4 (a temporal-conv bias of
-G's EMA, ~1e-5 in size) on a later AMD EPYC VM; a real partitioning error (such
-as the 1/4-sized gradients once found in test_sharding) is far above it.
+after the 6 steps: up to 1.5e-5 on one machine; on a later AMD EPYC VM 3.4e-4
+(a ~1e-5-sized temporal-conv bias of G's EMA) in one run and 1.2e-3 (a GRU
+Adam moment) in the next. A real partitioning error (such as the 1/4-sized
+gradients once found in test_sharding) is far above 1e-2.
 """
 
 import os
@@ -66,6 +67,6 @@ def test_two_processes_killed_and_resumed_equal_one_process(tmp_path):
   expected, got = dict(leaves_with_paths(state_arrays(ref, 6))), dict(leaves_with_paths(state_arrays(workdir, 6)))
   assert expected.keys() == got.keys()
   for path, value in expected.items():
-    np.testing.assert_allclose(got[path], value, rtol=0, atol=1e-3 * np.abs(value).max(), err_msg=path)
+    np.testing.assert_allclose(got[path], value, rtol=0, atol=1e-2 * np.abs(value).max(), err_msg=path)
   # Only process 0 writes summaries: one event file per launch, not per process.
   assert len(list(workdir.glob("events.out.tfevents.*"))) == 2
