@@ -42,7 +42,7 @@ def benchmark(config, steps: int, warmup: int) -> dict[str, float]:
   replicated, batch_sharding = parallel.replicated(mesh), parallel.batch_sharding(mesh)
   target = state_lib.abstract_state(gan, g_tx, d_tx, mesh, config.sharding)
   state_sharding = jax.tree.map(lambda s: s.sharding, target)
-  state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx), out_shardings=state_sharding)(jax.random.key(0))
+  state = state_lib.create_state(jax.random.key(0), gan, g_tx, d_tx, state_sharding)
   step = jax.jit(make_train_step(gan, config), in_shardings=(state_sharding, batch_sharding, replicated),
                  out_shardings=(state_sharding, replicated), donate_argnums=0)
   batch = {"video": jax.device_put(

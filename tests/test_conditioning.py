@@ -18,7 +18,7 @@ TINY_PREDICT = f"{REPO / 'configs' / 'moving_mnist.py'}:tiny_predict"
 def init(config):
   gan = VideoGAN.from_config(config)
   g_tx, d_tx = state_lib.make_optimizers(config)
-  return gan, jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx))(jax.random.key(0))
+  return gan, state_lib.create_state(jax.random.key(0), gan, g_tx, d_tx)
 
 
 def test_context_frames_pass_through_unchanged_and_condition_the_rest(tiny_config):

@@ -39,8 +39,7 @@ def run_steps(config, devices, steps=STEPS):
   """`steps` train steps from the seed's init on the mesh of `config` over `devices`."""
   s = train.setup(config, devices)
   compiled, _ = train.compile_train_step(s, config)
-  init = jax.jit(lambda r: state_lib.init_state(r, s.gan, s.g_tx, s.d_tx), out_shardings=s.state_sharding)
-  state = init(jax.random.key(config.seed))
+  state = state_lib.create_state(jax.random.key(config.seed), s.gan, s.g_tx, s.d_tx, s.state_sharding)
   for i in range(steps):
     video = jax.random.uniform(jax.random.key(100 + i), (config.batch_size, *s.gan.video_shape), minval=-1, maxval=1)
     state, _ = compiled(state, {"video": jax.device_put(video, s.batch_sharding)}, jax.random.key(7))

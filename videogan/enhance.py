@@ -440,7 +440,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> EnhancerSta
     state, position = ckpt.restore(target)
     logging.info("Resumed from step %d in %s.", int(state.step), ckpt.directory)
   else:
-    state = jax.jit(lambda rng: models.init(rng, config), out_shardings=state_sharding)(jax.random.key(config.seed))
+    state = parallel.run_once(lambda rng: models.init(rng, config), jax.random.key(config.seed),
+                              out_shardings=state_sharding)
     position = {"next_example": 0}
   start_step = int(state.step)
   if start_step >= config.total_steps:

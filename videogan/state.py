@@ -62,6 +62,12 @@ def init_state(rng: jax.Array, gan: VideoGAN, g_tx: optax.GradientTransformation
   )
 
 
+def create_state(rng: jax.Array, gan: VideoGAN, g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
+                 sharding: PyTree | None = None) -> TrainState:
+  """`init_state(rng, ...)`, materialised directly in `sharding` (see `parallel.run_once`)."""
+  return parallel.run_once(lambda r: init_state(r, gan, g_tx, d_tx), rng, out_shardings=sharding)
+
+
 def param_count(tree: PyTree) -> int:
   return sum(x.size for x in jax.tree.leaves(tree))
 

@@ -187,8 +187,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     state, data_position = ckpt.restore(s.target)
     logging.info("Resumed from step %d in %s.", int(state.step), ckpt.directory)
   else:
-    init = jax.jit(lambda rng: state_lib.init_state(rng, s.gan, s.g_tx, s.d_tx), out_shardings=s.state_sharding)
-    state, data_position = init(init_rng), {"next_example": 0}
+    state = state_lib.create_state(init_rng, s.gan, s.g_tx, s.d_tx, s.state_sharding)
+    data_position = {"next_example": 0}
   start_step = int(state.step)
   if start_step >= config.total_steps:
     logging.info("Nothing to do: the checkpoint is at step %d >= total_steps=%d.", start_step, config.total_steps)
