@@ -10,18 +10,22 @@ from videogan.models.gan import VideoGAN
 from videogan.train_step import make_train_step
 
 
+def build(config):
+  """The seed's fresh state for `config`, a batch of uniform noise clips and the jitted step."""
+  gan = VideoGAN.from_config(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  state = state_lib.create_state(jax.random.key(0), gan, g_tx, d_tx)
+  batch = {"video": jax.random.uniform(jax.random.key(1), (config.batch_size, *gan.video_shape), minval=-1, maxval=1)}
+  return state, batch, jax.jit(make_train_step(gan, config))
+
+
 @pytest.fixture(scope="module")
 def setup(tiny_config):
   config = tiny_config()
   config.ema_decay = 0.9
   # The classic objective with a spectrally normalised D; R1 is tested below.
   config.model.discriminator.spectral_norm, config.r1_weight = True, 0.0
-  gan = VideoGAN.from_config(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx))(jax.random.key(0))
-  batch = {"video": jax.random.uniform(jax.random.key(1), (config.batch_size, *gan.video_shape), minval=-1, maxval=1)}
-  step = jax.jit(make_train_step(gan, config))
-  return config, state, batch, step
+  return config, *build(config)
 
 
 def test_step_updates_everything_and_ema_by_hand(setup):
@@ -78,7 +82,7 @@ def test_g_gradient_is_dL_G_through_the_updated_discriminator(setup):
                                  gan.frame_indices(g_frames_rng, b), update_stats=False)
     return losses.non_saturating_g_loss(logits["spatial"]) + losses.non_saturating_g_loss(logits["temporal"])
 
-  loss, grads = jax.value_and_grad(direct_g_loss)(state.g_params)
+  loss, grads = jax.jit(jax.value_and_grad(direct_g_loss))(state.g_params)
   np.testing.assert_allclose(metrics["g_loss"], loss, rtol=1e-5)
   np.testing.assert_allclose(metrics["g_grad_norm"], optax_global_norm(grads), rtol=1e-4)
 
@@ -87,16 +91,12 @@ def optax_global_norm(tree):
   return np.sqrt(sum(np.sum(np.square(np.asarray(x, np.float64))) for x in jax.tree.leaves(tree)))
 
 
-
 def test_r1_without_spectral_norm(tiny_config):
   config = tiny_config()
   config.model.discriminator.spectral_norm, config.r1_weight = False, 0.2
-  gan = VideoGAN.from_config(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx))(jax.random.key(0))
+  state, batch, step = build(config)
   assert jax.tree.leaves(state.d_stats) == []  # no power-iteration state without spectral norm
-  batch = {"video": jax.random.uniform(jax.random.key(1), (config.batch_size, *gan.video_shape), minval=-1, maxval=1)}
-  new, metrics = jax.jit(make_train_step(gan, config))(state, batch, jax.random.key(2))
+  new, metrics = step(state, batch, jax.random.key(2))
   assert float(metrics["r1_penalty"]) > 0 and np.isfinite(float(metrics["d_loss"])) and int(new.step) == 1
 
 
@@ -106,11 +106,7 @@ def test_lazy_r1_is_n_times_the_penalty_every_nth_step_and_nothing_between(tiny_
     config = tiny_config()
     config.model.discriminator.spectral_norm = False
     config.update(overrides)
-    gan = VideoGAN.from_config(config)
-    g_tx, d_tx = state_lib.make_optimizers(config)
-    state = jax.jit(lambda r: state_lib.init_state(r, gan, g_tx, d_tx))(jax.random.key(0))
-    batch = {"video": jax.random.uniform(jax.random.key(1), (config.batch_size, *gan.video_shape), minval=-1, maxval=1)}
-    step_fn = jax.jit(make_train_step(gan, config))
+    state, batch, step_fn = build(config)
     return lambda step: step_fn(state.replace(step=jnp.asarray(step, state.step.dtype)), batch, jax.random.key(2))
 
   lazy = make_step(r1_weight=0.2, r1_every=3)
