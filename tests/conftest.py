@@ -21,29 +21,8 @@ os.environ["JAX_NUM_CPU_DEVICES"] = "8"
 if "VIDEOGAN_TEST_XLA_CACHE" not in os.environ:
   os.environ["VIDEOGAN_TEST_XLA_CACHE"] = tempfile.mkdtemp(prefix="videogan-test-xla-cache-")
   atexit.register(shutil.rmtree, os.environ["VIDEOGAN_TEST_XLA_CACHE"], ignore_errors=True)
-_CACHE_DIR = Path(os.environ["VIDEOGAN_TEST_XLA_CACHE"])
-os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_CACHE_DIR / "cli")
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["VIDEOGAN_TEST_XLA_CACHE"]
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"
-
-# In-process tests compile with LLVM at -O0: the tiny train step compiles in
-# 8.5 s instead of 16 s on a 2-core VM, and float results stay equal up to
-# fused multiply-adds. These tests compare two programs compiled the same way,
-# or a program with numpy or a hand computation within a tolerance. XLA reads
-# XLA_FLAGS once per process, at the first compile below; the environment is
-# then restored, so CLI subprocesses (the end-to-end and reliability tests),
-# like users and the benchmarks, compile at full optimisation. JAX's cache key
-# reads XLA_FLAGS when it is computed, so these -O0 programs get a cache
-# directory of their own.
-_user_xla_flags = os.environ.get("XLA_FLAGS")
-os.environ["XLA_FLAGS"] = f"{_user_xla_flags or ''} --xla_backend_optimization_level=0".strip()
-import jax  # noqa: E402
-
-jax.config.update("jax_compilation_cache_dir", str(_CACHE_DIR / "in_process"))
-jax.jit(lambda x: x + 1)(0).block_until_ready()
-if _user_xla_flags is None:
-  del os.environ["XLA_FLAGS"]
-else:
-  os.environ["XLA_FLAGS"] = _user_xla_flags
 
 import pytest  # noqa: E402
 
