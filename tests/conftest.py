@@ -82,7 +82,7 @@ def tiny_config():
 # pytest-xdist (`-n auto --dist loadfile` in pyproject.toml) runs whole files
 # on a few workers. The slowest files go first so that the workers finish
 # together (by their time on a 2-core VM).
-SLOWEST_FIRST = ("test_conditioning.py", "test_reliability.py", "test_notebook.py", "test_multiprocess.py",
+SLOWEST_FIRST = ("test_readme_commands.py", "test_conditioning.py", "test_reliability.py", "test_notebook.py", "test_multiprocess.py",
                  "test_sharding.py", "test_fvd.py", "test_cli.py", "test_enhancer.py", "test_train_step.py")
 
 

@@ -75,18 +75,9 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
   assert not (tmp_path / "checkpoints").exists()  # failed before anything was built
 
 
-def test_sample_with_enhance_runs_clips_through_the_enhancer(full_run, tmp_path):
-  from videogan.data import sample_clips
-
+def test_sample_with_a_missing_enhancer_fails_before_sampling(full_run, tmp_path):
+  # Sampling through a trained enhancer runs as the README writes it: tests/test_readme_commands.py.
   workdir, _ = full_run
-  clips, enhancer = sample_clips.link_clips(tmp_path / "clips"), tmp_path / "enhancer"
-  run_cli("--mode", "train_enhancer", "--config", f"{TINY_CONFIG.split('moving_mnist.py')[0]}enhancer.py:tiny",
-          f"--config.data.folder={clips}", "--workdir", str(enhancer))
-  out = tmp_path / "samples"
-  run_cli("--config", TINY_CONFIG, "--workdir", str(workdir), "--mode", "sample", "--output_dir", str(out),
-          "--enhance", str(enhancer))
-  with np.load(out / "samples.npz", allow_pickle=False) as f:
-    assert f["videos"].shape == (4, 4, 64, 64, 3)  # 32 px grey clips, x2 and RGB.
   proc = run_cli("--config", TINY_CONFIG, "--workdir", str(workdir), "--mode", "sample", "--output_dir",
                  str(tmp_path / "none"), "--enhance", str(tmp_path / "nothing"), check=False)
   assert proc.returncode != 0 and "No enhancer checkpoint" in proc.stderr and not (tmp_path / "none").exists()

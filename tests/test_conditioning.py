@@ -88,18 +88,13 @@ def ten_second_clip(tmp_path_factory):
   return write_video(tmp_path_factory.mktemp("clip") / "ten_seconds.mp4", counter_frames(100), fps=10)
 
 
-def test_extend_10s_at_10fps_to_20s(predict_workdir, ten_second_clip, tiny_config, tmp_path):
+def test_extend_10s_at_10fps_to_20s(predict_workdir, ten_second_clip, tiny_config):
   config = tiny_config("tiny_predict")
   frames = conditional.extend(config, predict_workdir, ten_second_clip, seconds=20)
   given = conditional.load_video(ten_second_clip, 32, 1, 10.0)
   assert len(given) == 100 and frames.shape == (200, 32, 32, 1)
   np.testing.assert_array_equal(frames[:100], given)
-
-  out = tmp_path / "out.mp4"
-  run_cli("--config", TINY_PREDICT, "--workdir", str(predict_workdir), "--mode", "extend", "--input",
-          str(ten_second_clip), "--seconds", "20", "--output", str(out))
-  video, fps = video_io.read_video(out)
-  assert video.shape[0] == 200 and fps == 10
+  # The same through the CLI, as the README writes it: tests/test_readme_commands.py.
 
 
 def test_extend_resamples_the_input_to_the_model_fps(predict_workdir, tiny_config, tmp_path):
@@ -107,23 +102,6 @@ def test_extend_resamples_the_input_to_the_model_fps(predict_workdir, tiny_confi
   frames = conditional.extend(tiny_config("tiny_predict"), predict_workdir, clip, seconds=3)
   assert frames.shape[0] == 30
   np.testing.assert_array_equal(read_counter(np.repeat(frames[:20], 3, -1)), 3 * np.arange(20))
-
-
-def test_animate_a_still_image(tiny_config, tmp_path):
-  workdir = tmp_path / "i2v"
-  run_cli("--config", f"{REPO / 'configs' / 'moving_mnist.py'}:tiny", "--config.model.context_frames=1",
-          "--workdir", str(workdir))
-  still = tmp_path / "still.png"
-  video_io.write_image(still, counter_frames(1, size=64)[0])
-  out = tmp_path / "animated.gif"
-  run_cli("--config", f"{REPO / 'configs' / 'moving_mnist.py'}:tiny", "--config.model.context_frames=1",
-          "--workdir", str(workdir), "--mode", "animate", "--input", str(still), "--seconds", "1.5", "--output", str(out))
-  config = tiny_config()
-  config.model.context_frames = 1
-  frames = conditional.animate(config, workdir, still, seconds=1.5)
-  assert frames.shape == (15, 32, 32, 1)
-  np.testing.assert_array_equal(frames[0], conditional.load_image(still, 32, 1)[0])
-  assert video_io.read_video(out)[0].shape[0] == 15
 
 
 def test_bad_inputs_fail_clearly_and_write_nothing(predict_workdir, ten_second_clip, tiny_config, tmp_path):
@@ -166,15 +144,6 @@ def test_prediction_metrics_by_hand():
   assert m["mse"] == pytest.approx((0.25 + 0.0) / 2)
   assert m["psnr"] == pytest.approx((10 * np.log10(1 / 0.25) + 10 * np.log10(1 / 1e-10)) / 2)
   assert m["seam"] == pytest.approx(abs(0.5 - 0.5)) and m["inside"] == pytest.approx(0.25)
-
-
-def test_eval_prediction_cli_writes_a_report(predict_workdir):
-  import json
-
-  run_cli("--config", TINY_PREDICT, "--workdir", str(predict_workdir), "--mode", "eval_prediction", "--num_clips", "8")
-  report = json.loads((predict_workdir / "eval_prediction.json").read_text())
-  assert report["clips"] == 8 and report["given_frames"] == 2 and report["predicted_frames"] == 2
-  assert report["copy_last_frame"]["seam"] == 0 and report["model"]["mse"] > 0
 
 
 def test_class_conditional_training_and_sampling_a_label(tmp_path):
