@@ -5,9 +5,10 @@ r"""Runs the README's commands for real, made tiny, in one process; for tests/te
 Each ```bash command of the README runs in order, as written, with three
 changes that keep it to seconds (and nothing else):
 
-* configs: the documented config becomes its tiny variant (`SMALL` below),
+* sizes: the documented config becomes its tiny variant (`SMALL` below),
   e.g. `configs/moving_mnist.py:predict` -> `configs/moving_mnist.py:tiny_predict`;
-  benchmarks get `BENCHMARK_FLAGS` (small sizes, one repeat);
+  `--mode eval` and `eval_prediction` score a few clips (`MODE_FLAGS`) and
+  benchmarks run at small sizes (`BENCHMARK_FLAGS`);
 * paths: relative ones resolve in SCRATCH_DIR (which links configs/, launch/ and
   benchmarks/ to the repo), `~`, `/data`, `/tmp`, `/mnt` and `/shared` move under it;
 * inputs the README assumes the user has (clip.mp4, still.png, in.mp4,
@@ -15,10 +16,11 @@ changes that keep it to seconds (and nothing else):
 
 `python -m videogan.main` commands run in this process (flags re-parsed for
 each, as `app.run` would parse them) so the ~6 s of imports are paid once;
-other Python commands run as subprocesses. Commands that set up the
-environment (CI runs them), need a cluster or a downloaded dataset, or
-need PyTorch are listed with the reason and not run (tests/test_readme_commands.py
-dry-runs them). Prints one line per command; exits non-zero at the first failure.
+other Python commands run as subprocesses, with HOME in SCRATCH_DIR too.
+Commands that set up the environment (CI runs them), need a cluster or a
+downloaded dataset, or need PyTorch are listed with the reason and not run
+(tests/test_readme_commands.py dry-runs them). Prints one line per command;
+exits non-zero at the first failure.
 """
 
 import os
@@ -46,7 +48,8 @@ MODE_FLAGS = {  # Extra overrides per --mode, for tiny models.
              "--config.fvd.cache_dir=fvd_cache"),
     "eval_prediction": ("--num_clips=8",),
 }
-BENCHMARK_FLAGS = {"benchmarks/enhance.py": ("--size=32", "--repeats=1", "--chunk=3")}
+BENCHMARK_FLAGS = {"benchmarks/enhance.py": ("--size=32", "--repeats=1", "--chunk=3"),
+                   "benchmarks/fvd.py": ("--num=4", "--batch=2")}
 MOVED = {"~/": "home", "/data/": "data", "/tmp/": "tmp", "/mnt/": "mnt", "/shared/": "shared"}
 NOT_RUN = {  # first word(s) -> why
     "python3 -m venv": "environment setup (CI runs the README's test command)",
@@ -55,7 +58,6 @@ NOT_RUN = {  # first word(s) -> why
     "ZONE=": "Cloud TPU", "sbatch": "Slurm cluster",
     "launch/local_multiprocess.sh": "run by tests/test_multiprocess.py through the same launcher",
     "python benchmarks/run_all.py": "needs PyTorch (benchmarks/requirements-torch.txt) and minutes",
-    "python benchmarks/fvd.py": "minutes of I3D on 2x256 clips (FVD runs above with --mode eval)",
 }
 
 
@@ -140,7 +142,8 @@ def main(scratch: Path) -> None:
     if words[:3] == ["python", "-m", "videogan.main"]:
       run_main(["videogan.main", *words[3:]])
     else:
-      subprocess.run([sys.executable, *words[1:]], check=True)
+      # HOME moves too, so that caches under ~ (FVD statistics of this tiny recipe) land in the scratch dir.
+      subprocess.run([sys.executable, *words[1:]], check=True, env={**os.environ, "HOME": str(scratch / "home")})
     print(f"  OK in {time.perf_counter() - start:.1f} s", flush=True)
 
 
