@@ -78,13 +78,12 @@ def why_not_run(command: str) -> str | None:
 
 def make_small(words: list[str], scratch: Path) -> list[str]:
   """The command's words with tiny configs and paths inside `scratch` (module docstring)."""
-  out = []
+  out, prefixes = [], "|".join(map(re.escape, MOVED))
   for i, word in enumerate(words):
     if i and words[i - 1] == "--config":
       word, extra = SMALL[word]
       out += [word, *extra]
       continue
-    prefixes = "|".join(map(re.escape, MOVED))
     out.append(re.sub(rf"(^|=)({prefixes})", lambda m: f"{m[1]}{scratch / MOVED[m[2]]}/", word))
   if "--mode" in out:
     out += MODE_FLAGS.get(out[out.index("--mode") + 1], ())
@@ -139,6 +138,8 @@ def main(scratch: Path) -> None:
     words = make_small(shlex.split(command), scratch)
     start = time.perf_counter()
     print(f"RUN: {command}\n  as: {shlex.join(words)}", flush=True)
+    if words[0] != "python":
+      raise ValueError(f"a README command this runner cannot run; add it to NOT_RUN with the reason: {command}")
     if words[:3] == ["python", "-m", "videogan.main"]:
       run_main(["videogan.main", *words[3:]])
     else:
