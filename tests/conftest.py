@@ -69,14 +69,20 @@ def leaves_with_paths(tree, prefix=""):
     yield prefix, np.asarray(tree)
 
 
+def load_config(spec: str):
+  """The config of `spec` as the CLI's --config reads it: "configs/NAME.py[:VARIANT]" (relative to the repo)."""
+  import importlib.util
+
+  path, _, variant = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(variant or None)
+
+
 @pytest.fixture(scope="session")
 def tiny_config():
-  sys.path.insert(0, str(REPO / "configs"))
-  try:
-    import moving_mnist
-  finally:
-    sys.path.pop(0)
-  return lambda variant="tiny": moving_mnist.get_config(variant)
+  return lambda variant="tiny": load_config(f"configs/moving_mnist.py:{variant}")
 
 
 # pytest-xdist (`-n auto --dist loadfile` in pyproject.toml) runs whole files

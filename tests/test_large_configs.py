@@ -1,22 +1,18 @@
 """The published-scale configs build, shard and compile on 8 fake CPU devices."""
 
-import importlib.util
 import math
 
 import jax
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_config
 from videogan import config_validation, train
 
 LARGE = {"ucf101": 4, "kinetics600": 8, "bair": 2, "sky_timelapse": 4}  # config -> fsdp
 
 
 def load(name, variant=None):
-  spec = importlib.util.spec_from_file_location(name, REPO / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(variant)
+  return load_config(f"configs/{name}.py" + (f":{variant}" if variant else ""))
 
 
 @pytest.mark.parametrize("name", LARGE)

@@ -19,15 +19,10 @@ def test_generator_output_shape_and_range(tiny_config):
   assert float(jnp.abs(video[0] - video[1]).max()) > 0
 
 
-def test_default_generator_is_64x64x16(tiny_config):
-  import importlib.util
+def test_default_generator_is_64x64x16():
+  from tests.conftest import load_config
 
-  from tests.conftest import REPO
-
-  spec = importlib.util.spec_from_file_location("mm", REPO / "configs" / "moving_mnist.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  gan = VideoGAN.from_config(module.get_config())
+  gan = VideoGAN.from_config(load_config("configs/moving_mnist.py"))
   shapes = jax.eval_shape(lambda r: gan.generator.init_with_output(r, **gan.latents(r, 2))[0], jax.random.key(0))
   assert shapes.shape == (2, 16, 64, 64, 1)
 

@@ -22,16 +22,8 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, load_config
 from tests.run_readme_commands import readme_commands, why_not_run
-
-
-def load_config(spec: str):
-  path, _, variant = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location("readme_config", REPO / path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(variant or None)
 
 
 def check_videogan_main(args: list[str]) -> None:
