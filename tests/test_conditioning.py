@@ -163,14 +163,14 @@ def test_class_conditional_training_and_sampling_a_label(tmp_path):
   videos = np.load(tmp_path / "s" / "samples.npz")["videos"]
   assert videos.shape == (4, 4, 32, 32, 3) and videos.dtype == np.uint8
   # The errors, in this process (videogan.main prints a ConfigError's message and exits 1; test_cli.py).
-  config = load_config("configs/video_folder.py:tiny")
-  config.data.folder, config.data.eval_fraction, config.model.num_classes = str(folder), 0.0, 2
+  loaded = load_config("configs/video_folder.py:tiny")  # What the `config` flags above make.
+  loaded.data.folder, loaded.data.eval_fraction, loaded.model.num_classes = str(folder), 0.0, 2
   with pytest.raises(ConfigError, match=re.escape("--label=5: expected a class in [0, 2)")):
-    sample.sample_from_checkpoint(config, workdir, tmp_path / "bad", label=5)
+    sample.sample_from_checkpoint(loaded, workdir, tmp_path / "bad", label=5)
   assert not (tmp_path / "bad").exists()
-  config.model.num_classes = 3
+  loaded.model.num_classes = 3
   with pytest.raises(ConfigError, match="num_classes=3: the 'folder' data has 2 classes"):
-    pipeline.check_source(config)
+    pipeline.check_source(loaded)
 
 
 def test_prediction_l1_term_of_the_g_loss(tiny_config):
