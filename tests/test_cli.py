@@ -1,10 +1,13 @@
 """End to end through the CLI, each run in a fresh process as a user would."""
 
 
+import re
+
 import numpy as np
 import pytest
 
 from tests.conftest import TINY_CONFIG, leaves_with_paths, run_cli, state_arrays
+from videogan import config_validation, train
 
 # Adam's eps above the tiny model's rounding-level gradients, so that 8 devices
 # and 1 agree to 1e-5 after 3 steps (see tests/test_sharding.py's docstring):
@@ -63,16 +66,26 @@ def test_eight_devices_equal_one_device(full_run, tmp_path):
 
 
 @pytest.mark.parametrize("flag,message", [
-    ("--config.bath_size=3", "bath_size"),
-    ("--config.loss=wasserstein", "config.loss='wasserstein'"),
-    ("--config.batch_size=-2", "config.batch_size=-2"),
-    ("--config.model.generator.widths=(8,8)", "config.model.generator.widths"),
+    ("--config.bath_size=3", "bath_size"),  # Unknown key: rejected by the flag parser.
+    ("--config.loss=wasserstein", "config.loss='wasserstein'"),  # Invalid value: rejected by config_validation.
 ])
 def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
   proc = run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), flag, check=False)
   assert proc.returncode != 0
   assert message in proc.stderr
   assert not (tmp_path / "checkpoints").exists()  # failed before anything was built
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("batch_size", -2, "config.batch_size=-2"),
+    ("model.generator.widths", (8, 8), "config.model.generator.widths"),
+])
+def test_more_invalid_values_are_named(tiny_config, key, value, message):
+  # The CLI turns these ConfigErrors into the same message and exit status as above.
+  config = tiny_config()
+  config.update_from_flattened_dict({key: value})
+  with pytest.raises(config_validation.ConfigError, match=re.escape(message)):
+    train.setup(config)
 
 
 def test_sample_with_a_missing_enhancer_fails_before_sampling(full_run, tmp_path):
