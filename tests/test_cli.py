@@ -1,4 +1,4 @@
-"""End to end through the CLI, each run in a fresh process as a user would."""
+"""End to end through the CLI, each run in a fresh process as a user would (two config errors in-process)."""
 
 
 import re
