@@ -37,7 +37,8 @@ sys.path.insert(0, str(REPO))
 SMALL = {  # README config -> (tiny config, extra overrides)
     "configs/moving_mnist.py": ("configs/moving_mnist.py:tiny", ("--config.data.clip_len=10",)),  # FVD needs >= 9.
     "configs/moving_mnist.py:predict": ("configs/moving_mnist.py:tiny_predict", ()),
-    "configs/moving_mnist.py:i2v": ("configs/moving_mnist.py:tiny", ("--config.model.context_frames=1",)),
+    "configs/moving_mnist.py:i2v": ("configs/moving_mnist.py:tiny", ("--config.model.context_frames=1",
+                                                                     "--config.prediction_l1=20.0")),
     "configs/moving_mnist.py:tiny": ("configs/moving_mnist.py:tiny", ()),
     "configs/enhancer.py": ("configs/enhancer.py:tiny", ()),
     "configs/enhancer.py:denoise": ("configs/enhancer.py:tiny", ("--config.model.scale=1", "--config.patch_size=16")),

@@ -24,7 +24,7 @@ def test_quickstart_notebook_runs_in_fast_mode(tmp_path, monkeypatch):
   html = "".join(o.get("data", {}).get("text/html", "") for o in outputs if o.output_type == "display_data")
   assert "trained to step 6" in text
   assert "extended 4 -> 12 frames; animated 1 -> 12 frames" in text  # tiny_predict clips are 4 frames; 3x longer.
-  assert "enhanced (16, 64, 64, 3)" in text
-  assert "FVD at step 6 (16 generated vs 16 real clips):" in text
+  assert "enhanced (10, 64, 64, 3)" in text
+  assert "FVD at step 6 (8 generated vs 8 real clips):" in text
   assert html.count("<img") >= 6  # The inline GIFs: 4 samples, 3 conditional clips, 2 enhancer clips.
   assert (tmp_path / "mnist" / "checkpoints" / "6").is_dir() and (tmp_path / "mnist" / "fvd_step_6.json").is_file()
