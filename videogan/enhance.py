@@ -506,6 +506,6 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> EnhancerSta
   finally:
     ckpt.wait()
     ckpt.close()
-    writer.flush()
+    writer.close()  # Flushes and closes; see train.py.
   return state
 
