@@ -105,20 +105,20 @@ def tiny_config():
 # would sort the files by their number of tests and leave the one-test drills
 # for last.)
 SLOWEST_FIRST = (
-    "test_readme_commands.py",  # 413
-    "test_reliability.py",  # 389
-    "test_conditioning.py",  # 271
-    "test_enhancer.py",  # 245
-    "test_fvd.py",  # 240 (its ordering test on 10-frame clips)
-    "test_sharding.py",  # 220
-    "test_multiprocess.py",  # 157
-    "test_train_step.py",  # 136
-    "test_cli.py",  # 119
-    "test_notebook.py",  # 89
-    "test_video_data.py",  # 61
-    "test_large_configs.py",  # 48
-    "test_models.py",  # 29
-    "test_layers.py",  # 27
+    "test_reliability.py",  # 286
+    "test_readme_commands.py",  # 253
+    "test_fvd.py",  # 208
+    "test_sharding.py",  # 184
+    "test_multiprocess.py",  # 155
+    "test_conditioning.py",  # 152
+    "test_enhancer.py",  # 119
+    "test_train_step.py",  # 115
+    "test_notebook.py",  # 101
+    "test_cli.py",  # 98
+    "test_video_data.py",  # 55
+    "test_models.py",  # 46
+    "test_large_configs.py",  # 42
+    "test_layers.py",  # 18
 )
 
 
