@@ -38,8 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)
   config.model.discriminator.spatial_frames = 4
 
-  # Sized for two CPU cores: 0.14 s/step (benchmarks/train_step.py), so 8000
-  # steps take 20-25 minutes with sampling and checkpoints. At a fixed budget of clips, more and smaller
+  # Sized for two CPU cores: 0.14-0.35 s/step (benchmarks/train_step.py) on the
+  # 2-core VMs measured so far, so 8000 steps take 23-50 minutes with sampling and
+  # checkpoints (README Results). At a fixed budget of clips, more and smaller
   # steps won here (batch 4 x 8000 steps beat batch 8 x 4000; see README).
   # On accelerators raise batch_size and widths.
   config.batch_size = 4
