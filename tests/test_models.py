@@ -2,13 +2,19 @@
 
 import jax
 import jax.numpy as jnp
+import flax.linen as nn
 import numpy as np
+import pytest
 
+from tests.test_layers import numpy_spatial_conv
 from videogan.models.gan import VideoGAN
+from videogan.models.generator import ConvGRUCell
 
 
-def test_generator_output_shape_and_range(tiny_config):
+@pytest.mark.parametrize("motion", ["gru", "conv_gru"])
+def test_generator_output_shape_and_range(tiny_config, motion):
   config = tiny_config()
+  config.model.generator.motion = motion
   gan = VideoGAN.from_config(config)
   params = gan.generator.init(jax.random.key(0), **gan.latents(jax.random.key(1), 1))["params"]
   video = gan.generate(params, jax.random.key(2), 3)
@@ -25,6 +31,45 @@ def test_default_generator_is_64x64x16():
   gan = VideoGAN.from_config(load_config("configs/moving_mnist.py"))
   shapes = jax.eval_shape(lambda r: gan.generator.init_with_output(r, **gan.latents(r, 2))[0], jax.random.key(0))
   assert shapes.shape == (2, 16, 64, 64, 1)
+
+
+def test_conv_gru_matches_numpy():
+  """Three steps of the ConvGRU against its equations written out in float64 numpy."""
+  rng = np.random.default_rng(0)
+  h0 = (0.5 * rng.normal(size=(2, 5, 4, 3))).astype(np.float32)
+  xs = rng.normal(size=(2, 3, 6)).astype(np.float32)  # [batch, time, input]
+  rnn = nn.scan(ConvGRUCell, variable_broadcast="params", split_rngs={"params": False}, in_axes=1, out_axes=1)(3)
+  params = jax.tree.map(lambda p: p + 0.05, rnn.init(jax.random.key(0), h0, xs))  # Non-zero biases too.
+  _, got = rnn.apply(params, h0, xs)
+
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
+  def conv(h, kernel, bias=0.0):  # 3x3 SAME cross-correlation of [B, H, W, C].
+    return numpy_spatial_conv(h[:, None], kernel, bias, 1)[:, 0]
+  def sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+  h, want = h0.astype(np.float64), []
+  for t in range(3):
+    xi = (xs[:, t] @ p["input"]["kernel"] + p["input"]["bias"])[:, None, None]  # [B, 1, 1, 3C]
+    gates = conv(h, p["hidden_gates"]["kernel"])
+    u = sigmoid(xi[..., 0:3] + gates[..., 0:3])
+    r = sigmoid(xi[..., 3:6] + gates[..., 3:6])
+    n = np.tanh(xi[..., 6:9] + r * conv(h, p["hidden_candidate"]["kernel"], p["hidden_candidate"]["bias"]))
+    h = (1 - u) * n + u * h
+    want.append(h)
+  np.testing.assert_allclose(got, np.stack(want, 1), rtol=1e-4, atol=1e-5)
+
+
+def test_conv_gru_generator_continues_context(tiny_config):
+  config = tiny_config("tiny_predict")
+  config.model.generator.motion = "conv_gru"
+  gan = VideoGAN.from_config(config)
+  video = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, *gan.video_shape)), jnp.float32)
+  cond = gan.conditioning({"video": video})
+  params = gan.generator.init(jax.random.key(0), **gan.latents(jax.random.key(1), 2), **cond)["params"]
+  assert "context_to_motion" not in params  # Only the vector GRU takes a start state from the context.
+  out = gan.generate(params, jax.random.key(2), 2, **cond)
+  assert out.shape == (2, *gan.video_shape)
+  np.testing.assert_array_equal(out[:, :2], video[:, :2])
 
 
 def test_discriminator_heads_and_frame_sampling(tiny_config):

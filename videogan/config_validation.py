@@ -119,6 +119,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     raise ConfigError("config.model.num_classes>0 needs labelled clips; data.source='moving_mnist' has none "
                       "(use a folder with class sub-folders, or a labelled TFDS dataset).")
   size = config.data.image_size
+  _check(config, "model.generator.motion", one_of(("gru", "conv_gru")),
+         "'gru' (a GRU's vector per frame, MoCoGAN) or 'conv_gru' (a ConvGRU's 8 px map per frame)")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

@@ -39,6 +39,7 @@ class VideoGAN:
             output_upsample=g.output_upsample,
             motion_dim=g.motion_dim,
             temporal_kernel=g.temporal_kernel,
+            motion=g.motion,
             context_frames=config.model.context_frames,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,

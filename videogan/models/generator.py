@@ -8,12 +8,18 @@ per-frame *motion* latent produced by a GRU driven by fresh noise each frame:
   h_t = GRU(h_{t-1}, e_t)  [batch, time, motion_dim]
   frame_t = decode([z_c, h_t])  with (2+1)D convs so frames share information.
 
+With `motion="conv_gru"` the recurrence runs on feature maps instead (as in
+DVD-GAN's generator, Clark et al., 2019): z_c is decoded once to an 8 px map
+h_0, a convolutional GRU driven by e_t updates it frame by frame, and each h_t
+is decoded from 8 px up. Its 3x3 recurrent convs can move features across the
+map from one frame to the next.
+
 Conditioning (both optional):
 
 * context frames (`context_frames = k`, image-to-video for k = 1, prediction
   for k > 1): a 2-D encoder reads the k given frames stacked on the channel
   axis and returns a feature map at every decoder resolution. The 4 px map,
-  pooled, starts the GRU (h_0) and joins z_c; every map is added to the
+  pooled, starts the vector GRU (h_0) and joins z_c; every map is added to the
   decoder's features at its resolution for all generated frames (a U-Net-like
   skip, so G can carry the given appearance forward). Only the frames after the
   context are generated; the output is [context, generated] with the context
@@ -66,6 +72,7 @@ class Generator(nn.Module):
   num_classes: int = 0
   impl: layers.Impl = "fold"
   small_grid_upsample: bool = True
+  motion: str = "gru"
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
@@ -93,18 +100,22 @@ class Generator(nn.Module):
                          f"{None if context is None else context.shape}.")
       skips = self._encode_context(context)
       pooled = skips[0].mean(axis=(1, 2, 3))  # [B, widths[0]]
-      carry = jnp.tanh(nn.Dense(self.motion_dim, name="context_to_motion")(pooled))
+      if self.motion == "gru":
+        carry = jnp.tanh(nn.Dense(self.motion_dim, name="context_to_motion")(pooled))
       content = jnp.concatenate([content, nn.Dense(content.shape[-1], name="context_to_content")(pooled)], -1)
     if self.num_classes:
       content = jnp.concatenate([content, nn.Embed(self.num_classes, content.shape[-1], name="class_embed")(label)], -1)
-    motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise, initial_carry=carry)
-    motion = motion.astype(content.dtype)  # The cell's carry is float32 whatever the compute dtype.
-    z = jnp.concatenate([jnp.broadcast_to(content[:, None], (b, t, content.shape[-1])), motion], -1)
-    x = nn.Dense(4 * 4 * self.widths[0], name="project")(z).reshape(b, t, 4, 4, self.widths[0])
-    x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
-    for i, width in enumerate(self.widths[1:]):
+    if self.motion == "conv_gru":
+      x, first_block = self._conv_gru_frames(content, motion_noise, skips), 1
+    else:
+      motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise, initial_carry=carry)
+      motion = motion.astype(content.dtype)  # The cell's carry is float32 whatever the compute dtype.
+      z = jnp.concatenate([jnp.broadcast_to(content[:, None], (b, t, content.shape[-1])), motion], -1)
+      x = nn.Dense(4 * 4 * self.widths[0], name="project")(z).reshape(b, t, 4, 4, self.widths[0])
+      x, first_block = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0"), 0
+    for i in range(first_block, len(self.widths) - 1):
       x = layers.VideoConv(  # Nearest 2x upsampling, then the (2+1)D conv.
-          width, temporal_kernel=self.temporal_kernel, temporal_padding="edge", upsample=2,
+          self.widths[i + 1], temporal_kernel=self.temporal_kernel, temporal_padding="edge", upsample=2,
           small_grid_upsample=self.small_grid_upsample, impl=self.impl, name=f"block{i}",
       )(x)
       x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
@@ -113,8 +124,53 @@ class Generator(nn.Module):
     video = jnp.tanh(layers.depth_to_space(x, r))
     return video if context is None else jnp.concatenate([context.astype(video.dtype), video], axis=1)
 
+  def _conv_gru_frames(self, content: jax.Array, motion_noise: jax.Array, skips: list) -> jax.Array:
+    """Per-frame features `[B, T, 8, 8, widths[1]]`: the states of a ConvGRU run over the motion noise.
+
+    The content latent is decoded once per clip to 8 px features, which
+    start the recurrence: h_0 = tanh(conv(upsample(project(z_c)))).
+    """
+    b, t, _ = motion_noise.shape
+    x = nn.Dense(4 * 4 * self.widths[0], name="project")(content).reshape(b, 1, 4, 4, self.widths[0])
+    x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
+    h0 = jnp.tanh(layers.SpatialConv(self.widths[1], upsample=2, small_grid_upsample=self.small_grid_upsample,
+                                     impl=self.impl, name="content_to_state")(x))[:, 0]
+    # Unrolled: XLA:CPU runs the loop's small convs and their gradients ~3x slower in a while loop.
+    rnn = nn.scan(ConvGRUCell, variable_broadcast="params", split_rngs={"params": False}, in_axes=1, out_axes=1,
+                  unroll=t)
+    _, h = rnn(self.widths[1], name="motion_conv_gru")(h0, motion_noise.astype(h0.dtype))  # [B, T, 8, 8, C]
+    return self._add_skip(nn.relu(layers.pixel_norm(h)), skips[1], "skip1")
+
   def _add_skip(self, x: jax.Array, skip: jax.Array | None, name: str) -> jax.Array:
     """x + W skip, the context's features at x's resolution, for every generated frame."""
     if skip is None:
       return x
     return x + nn.Dense(x.shape[-1], name=name)(skip)  # skip [B, 1, h, w, C] broadcasts over time.
+
+
+class ConvGRUCell(nn.Module):
+  """A convolutional GRU (Ballas et al., 2016) whose input is a vector per frame.
+
+  With x_t [B, D] (broadcast over the map), h [B, H, W, C] and * a 3x3 SAME conv:
+
+    u = sigmoid(W_u x_t + U_u * h)         update gate
+    r = sigmoid(W_r x_t + U_r * h)         reset gate
+    n = tanh(W_n x_t + r (U_n * h + b_n))  candidate
+    h_t = (1 - u) n + u h
+
+  (Flax's `GRUCell` convention, with the recurrent matmuls replaced by convs:
+  a state can move its features across the map from frame to frame.)
+  """
+
+  features: int
+
+  @nn.compact
+  def __call__(self, h: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    c = self.features
+    xi = nn.Dense(3 * c, dtype=h.dtype, name="input")(x)[:, None, None, :]  # W_u, W_r, W_n x_t (+ biases)
+    hu, hr = jnp.split(nn.Conv(2 * c, (3, 3), use_bias=False, dtype=h.dtype, name="hidden_gates")(h), 2, axis=-1)
+    u = jax.nn.sigmoid(xi[..., :c] + hu)
+    r = jax.nn.sigmoid(xi[..., c : 2 * c] + hr)
+    n = jnp.tanh(xi[..., 2 * c :] + r * nn.Conv(c, (3, 3), dtype=h.dtype, name="hidden_candidate")(h))
+    h = (1 - u) * n + u * h
+    return h, h
