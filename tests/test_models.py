@@ -1,8 +1,8 @@
 """Generator and discriminator: shapes, ranges and spectral normalisation."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 import numpy as np
 import pytest
 
