@@ -61,6 +61,8 @@ class Generator(nn.Module):
     num_classes: > 0 for a class-conditional generator.
     impl: video conv implementation, see `layers`.
     small_grid_upsample: upsampling convs on the small grid (`layers.SpatialConv`).
+    motion: "gru" (a vector GRU of `motion_dim` units, MoCoGAN) or "conv_gru"
+      (a ConvGRU on 8 px maps of widths[1] channels; `motion_dim` is unused).
   """
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
@@ -135,7 +137,7 @@ class Generator(nn.Module):
     x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
     h0 = jnp.tanh(layers.SpatialConv(self.widths[1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                                      impl=self.impl, name="content_to_state")(x))[:, 0]
-    # Unrolled: XLA:CPU runs the loop's small convs and their gradients ~3x slower in a while loop.
+    # Unrolled: as a while loop on XLA:CPU, the default config's train step took 2.8x as long.
     rnn = nn.scan(ConvGRUCell, variable_broadcast="params", split_rngs={"params": False}, in_axes=1, out_axes=1,
                   unroll=t)
     _, h = rnn(self.widths[1], name="motion_conv_gru")(h0, motion_noise.astype(h0.dtype))  # [B, T, 8, 8, C]
