@@ -15,6 +15,7 @@ import ml_collections
 from videogan import losses, parallel
 from videogan.data import degrade, mnist, moving_mnist
 from videogan.models import enhancer, layers
+from videogan.models import generator as generator_lib
 
 MESH_AXES = ("data", "fsdp", "model")
 DATA_SOURCES = ("moving_mnist", "folder", "tfrecord", "tfds")
@@ -119,7 +120,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     raise ConfigError("config.model.num_classes>0 needs labelled clips; data.source='moving_mnist' has none "
                       "(use a folder with class sub-folders, or a labelled TFDS dataset).")
   size = config.data.image_size
-  _check(config, "model.generator.motion", one_of(("gru", "conv_gru")),
+  _check(config, "model.generator.motion", one_of(generator_lib.MOTIONS),
          "'gru' (a GRU's vector per frame, MoCoGAN) or 'conv_gru' (a ConvGRU's 8 px map per frame)")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample

@@ -28,12 +28,16 @@ Conditioning (both optional):
 """
 
 from collections.abc import Sequence
+from typing import Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from videogan.models import layers
+
+Motion = Literal["gru", "conv_gru"]
+MOTIONS = ("gru", "conv_gru")
 
 
 def sample_latents(rng: jax.Array, batch: int, clip_len: int, content_dim: int, motion_noise_dim: int) -> dict[str, jax.Array]:
@@ -74,7 +78,7 @@ class Generator(nn.Module):
   num_classes: int = 0
   impl: layers.Impl = "fold"
   small_grid_upsample: bool = True
-  motion: str = "gru"
+  motion: Motion = "gru"
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
