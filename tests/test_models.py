@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from tests.test_layers import numpy_spatial_conv
+from videogan.models import generator as generator_lib
 from videogan.models.gan import VideoGAN
 from videogan.models.generator import ConvGRUCell
 
 
-@pytest.mark.parametrize("motion", ["gru", "conv_gru"])
+@pytest.mark.parametrize("motion", generator_lib.MOTIONS)
 def test_generator_output_shape_and_range(tiny_config, motion):
   config = tiny_config()
   config.model.generator.motion = motion
@@ -59,14 +60,60 @@ def test_conv_gru_matches_numpy():
   np.testing.assert_allclose(got, np.stack(want, 1), rtol=1e-4, atol=1e-5)
 
 
-def test_conv_gru_generator_continues_context(tiny_config):
+def test_translate_matches_scipy_shift():
+  """Sprites moved by fractional corners equal scipy's linear-interpolation shift of the padded sprite."""
+  from scipy import ndimage
+
+  rng = np.random.default_rng(0)
+  sprites = rng.uniform(0, 1, (2, 5, 5, 3, 2)).astype(np.float32)  # [B, S, S, K, C]
+  top, left = rng.uniform(0, 7, (2, 2, 4, 3)).astype(np.float32)  # [B, T, K] each, in [0, side - S]
+  got = generator_lib.translate(jnp.asarray(sprites), jnp.asarray(top), jnp.asarray(left), 12)
+  assert got.shape == (2, 4, 3, 12, 12, 2)
+  for b, t, k, c in np.ndindex(2, 4, 3, 2):
+    canvas = np.zeros((12, 12))
+    canvas[:5, :5] = sprites[b, :, :, k, c]
+    want = ndimage.shift(canvas, (top[b, t, k], left[b, t, k]), order=1, mode="grid-constant")
+    np.testing.assert_allclose(got[b, t, k, ..., c], want, atol=1e-5)
+
+
+def test_sprite_generator_composites_its_layers(tiny_config):
+  """Frames of motion "sprites" recomputed in numpy from the decoder's outputs (sprites, background, places)."""
+  from scipy import ndimage
+
+  config = tiny_config()
+  config.model.generator.motion = "sprites"
+  config.model.generator.num_sprites = 2
+  gan = VideoGAN.from_config(config)
+  latents = gan.latents(jax.random.key(1), 2)
+  params = gan.generator.init(jax.random.key(0), **latents)
+  video, state = gan.generator.apply(params, **latents, capture_intermediates=True)
+  inner = jax.tree.map(lambda a: np.asarray(a, np.float64), state["intermediates"])
+  sprites = inner["to_sprites"]["__call__"][0][:, 0]  # [B, 16, 16, K * 2]: per layer (colour, opacity).
+  background = np.tanh(inner["to_pixels"]["__call__"][0][..., 0])  # [B, 1, 32, 32]
+  path = inner["to_start"]["__call__"][0][:, None] + np.cumsum(inner["to_velocity"]["__call__"][0], 1)
+  corners = 16 * (1 - np.abs(np.mod(path, 2) - 1))  # [B, T, 2K], bounced inside [0, 32 - 16].
+  want = np.repeat(background, video.shape[1], axis=1)
+  for b, t, k in np.ndindex(2, video.shape[1], 2):
+    colour, opacity = np.tanh(sprites[b, ..., 2 * k]), 1 / (1 + np.exp(-sprites[b, ..., 2 * k + 1]))
+    moved = []
+    for image in (opacity * colour, opacity):
+      canvas = np.zeros((32, 32))
+      canvas[:16, :16] = image
+      moved.append(ndimage.shift(canvas, corners[b, t, 2 * k : 2 * k + 2], order=1, mode="grid-constant"))
+    want[b, t] = moved[0] + (1 - moved[1]) * want[b, t]  # Layer k over what is below it.
+  np.testing.assert_allclose(video[..., 0], want, atol=1e-5)
+
+
+@pytest.mark.parametrize("motion", ["conv_gru", "sprites"])
+def test_generator_continues_context(tiny_config, motion):
   config = tiny_config("tiny_predict")
-  config.model.generator.motion = "conv_gru"
+  config.model.generator.motion = motion
   gan = VideoGAN.from_config(config)
   video = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, *gan.video_shape)), jnp.float32)
   cond = gan.conditioning({"video": video})
   params = gan.generator.init(jax.random.key(0), **gan.latents(jax.random.key(1), 2), **cond)["params"]
-  assert "context_to_motion" not in params  # Only the vector GRU takes a start state from the context.
+  # Only the vector GRU (which also moves the sprites) takes a start state from the context.
+  assert ("context_to_motion" in params) == (motion == "sprites")
   out = gan.generate(params, jax.random.key(2), 2, **cond)
   assert out.shape == (2, *gan.video_shape)
   np.testing.assert_array_equal(out[:, :2], video[:, :2])

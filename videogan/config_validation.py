@@ -104,7 +104,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   validate_data(config)
   for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
               "sample.num_clips", "model.generator.content_dim", "model.generator.motion_noise_dim",
-              "model.generator.motion_dim", "model.generator.temporal_kernel",
+              "model.generator.motion_dim", "model.generator.temporal_kernel", "model.generator.num_sprites",
               "model.discriminator.spatial_frames"):
     _check(config, key, _positive_int, "a positive integer")
 
@@ -121,7 +121,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
                       "(use a folder with class sub-folders, or a labelled TFDS dataset).")
   size = config.data.image_size
   _check(config, "model.generator.motion", one_of(generator_lib.MOTIONS),
-         "'gru' (a GRU's vector per frame, MoCoGAN) or 'conv_gru' (a ConvGRU's 8 px map per frame)")
+         "'gru' (a GRU's vector per frame, MoCoGAN), 'conv_gru' (a ConvGRU's 8 px map per frame) or 'sprites' "
+         "(layers moved by a GRU)")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

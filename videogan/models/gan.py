@@ -40,6 +40,7 @@ class VideoGAN:
             motion_dim=g.motion_dim,
             temporal_kernel=g.temporal_kernel,
             motion=g.motion,
+            num_sprites=g.num_sprites,
             context_frames=config.model.context_frames,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,

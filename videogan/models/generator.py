@@ -14,6 +14,23 @@ h_0, a convolutional GRU driven by e_t updates it frame by frame, and each h_t
 is decoded from 8 px up. Its 3x3 recurrent convs can move features across the
 map from one frame to the next.
 
+With `motion="sprites"` the clip is a layered scene (as in layered GANs such
+as LR-GAN, Yang et al., 2017): z_c is decoded once per clip, by 2-D convs,
+into a static background bg and `num_sprites` sprites at half the frame size,
+each with colour c_k and opacity a_k. Each sprite starts where the content puts
+it and moves each frame by a velocity read from the vector GRU's state; a frame
+is the sprites moved there and composited over the background, back to front
+(the "over" operator on opacity-premultiplied colour):
+
+  u_{k,t} = (V z_c + b)_k + sum_{s <= t} (W h_s + c)_k     path, in units of (frame - sprite) px
+  p_{k,t} = fold(u_{k,t}) = 1 - |(u_{k,t} mod 2) - 1|      bounced off the edges into [0, 1]
+  f_t = bg;  f_t = move(a_k c_k, p_{k,t}) + (1 - move(a_k, p_{k,t})) f_t   for k = 1..K
+
+`move` is a bilinear (sub-pixel) translation, two small matmuls, so positions
+get gradients. Objects keep their shape by construction and only move, which
+suits a few rigid objects on a plain background (Moving MNIST, whose digits
+bounce the same way); the decoder runs once per clip, not once per frame.
+
 Conditioning (both optional):
 
 * context frames (`context_frames = k`, image-to-video for k = 1, prediction
@@ -36,8 +53,8 @@ import jax.numpy as jnp
 
 from videogan.models import layers
 
-Motion = Literal["gru", "conv_gru"]
-MOTIONS = ("gru", "conv_gru")
+Motion = Literal["gru", "conv_gru", "sprites"]
+MOTIONS = ("gru", "conv_gru", "sprites")
 
 
 def sample_latents(rng: jax.Array, batch: int, clip_len: int, content_dim: int, motion_noise_dim: int) -> dict[str, jax.Array]:
@@ -65,8 +82,11 @@ class Generator(nn.Module):
     num_classes: > 0 for a class-conditional generator.
     impl: video conv implementation, see `layers`.
     small_grid_upsample: upsampling convs on the small grid (`layers.SpatialConv`).
-    motion: "gru" (a vector GRU of `motion_dim` units, MoCoGAN) or "conv_gru"
-      (a ConvGRU on 8 px maps of widths[1] channels; `motion_dim` is unused).
+    motion: "gru" (a vector GRU of `motion_dim` units, MoCoGAN), "conv_gru"
+      (a ConvGRU on 8 px maps of widths[1] channels; `motion_dim` is unused)
+      or "sprites" (the vector GRU moves `num_sprites` layers over a background;
+      `temporal_kernel` is unused).
+    num_sprites: layers over the background with motion "sprites".
   """
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
@@ -79,6 +99,7 @@ class Generator(nn.Module):
   impl: layers.Impl = "fold"
   small_grid_upsample: bool = True
   motion: Motion = "gru"
+  num_sprites: int = 2
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
@@ -106,7 +127,7 @@ class Generator(nn.Module):
                          f"{None if context is None else context.shape}.")
       skips = self._encode_context(context)
       pooled = skips[0].mean(axis=(1, 2, 3))  # [B, widths[0]]
-      if self.motion == "gru":
+      if self.motion != "conv_gru":  # The vector GRU (gru, sprites) starts from the context.
         carry = jnp.tanh(nn.Dense(self.motion_dim, name="context_to_motion")(pooled))
       content = jnp.concatenate([content, nn.Dense(content.shape[-1], name="context_to_content")(pooled)], -1)
     if self.num_classes:
@@ -116,6 +137,9 @@ class Generator(nn.Module):
     else:
       motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise, initial_carry=carry)
       motion = motion.astype(content.dtype)  # The cell's carry is float32 whatever the compute dtype.
+      if self.motion == "sprites":
+        video = self._sprite_frames(content, motion, skips)
+        return video if context is None else jnp.concatenate([context.astype(video.dtype), video], axis=1)
       z = jnp.concatenate([jnp.broadcast_to(content[:, None], (b, t, content.shape[-1])), motion], -1)
       x = nn.Dense(4 * 4 * self.widths[0], name="project")(z).reshape(b, t, 4, 4, self.widths[0])
       x, first_block = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0"), 0
@@ -147,11 +171,63 @@ class Generator(nn.Module):
     _, h = rnn(self.widths[1], name="motion_conv_gru")(h0, motion_noise.astype(h0.dtype))  # [B, T, 8, 8, C]
     return self._add_skip(nn.relu(layers.pixel_norm(h)), skips[1], "skip1")
 
+  def _sprite_frames(self, content: jax.Array, motion: jax.Array, skips: list) -> jax.Array:
+    """Frames `[B, T, H, W, C]`: sprites decoded from `content`, placed by `motion` [B, T, D], over a background."""
+    b, t, _ = motion.shape
+    k, c, r = self.num_sprites, self.out_channels, self.output_upsample
+    x = nn.Dense(4 * 4 * self.widths[0], name="project")(content).reshape(b, 1, 4, 4, self.widths[0])
+    x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
+    for i in range(len(self.widths) - 1):  # 2-D blocks (T = 1): one decode per clip.
+      if i == len(self.widths) - 2:  # Half the frame size: sprites, colour and opacity per layer.
+        sprites = layers.depth_to_space(
+            layers.SpatialConv(k * (c + 1) * r * r, impl=self.impl, name="to_sprites")(x), r)
+        sprites = sprites[:, 0].reshape(b, *sprites.shape[2:4], k, c + 1)  # [B, S, S, K, C + 1]
+      x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
+                             impl=self.impl, name=f"block{i}")(x)
+      x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
+    background = jnp.tanh(layers.depth_to_space(layers.SpatialConv(c * r * r, impl=self.impl, name="to_pixels")(x), r))
+    alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
+    premultiplied = jnp.concatenate([alpha * jnp.tanh(sprites[..., :c]), alpha], -1)  # a_k c_k, a_k
+    side, size = background.shape[2], sprites.shape[1]
+    # Paths u_{k,t} (module docstring). Initial scales: starts spread over the frame, steps of ~0.1
+    # of the free range per frame.
+    start = nn.Dense(2 * k, kernel_init=nn.initializers.variance_scaling(4.0, "fan_in", "normal"),
+                     name="to_start")(content)
+    velocity = nn.Dense(2 * k, kernel_init=nn.initializers.variance_scaling(0.1, "fan_in", "normal"),
+                        name="to_velocity")(motion)
+    corner = fold(start[:, None] + jnp.cumsum(velocity, axis=1)) * (side - size)
+    corner = corner.reshape(b, t, k, 2)  # [B, T, K, (top, left)]
+    moved = translate(premultiplied, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C + 1]
+    frames = jnp.broadcast_to(background, (b, t, *background.shape[2:]))
+    for i in range(k):  # Back to front: f = a_k c_k + (1 - a_k) f.
+      frames = moved[:, :, i, ..., :c] + (1 - moved[:, :, i, ..., c:]) * frames
+    return frames
+
   def _add_skip(self, x: jax.Array, skip: jax.Array | None, name: str) -> jax.Array:
     """x + W skip, the context's features at x's resolution, for every generated frame."""
     if skip is None:
       return x
     return x + nn.Dense(x.shape[-1], name=name)(skip)  # skip [B, 1, h, w, C] broadcasts over time.
+
+
+def fold(u: jax.Array) -> jax.Array:
+  """The triangle wave 1 - |(u mod 2) - 1|: a path u on the line, bounced elastically inside [0, 1]."""
+  return 1 - jnp.abs(jnp.mod(u, 2) - 1)
+
+
+def translate(sprites: jax.Array, top: jax.Array, left: jax.Array, side: int) -> jax.Array:
+  """Sprites `[B, S, S, K, C]` moved into a zero `side` x `side` frame, corner (top, left) `[B, T, K]`.
+
+  Bilinear: pixel (i, j) of sprite k in frame t lands at (top + i, left + j),
+  shared between the four nearest pixels. Along each axis that is a [side, S]
+  matrix of tent weights max(0, 1 - |y - (top + i)|), so a move is two small
+  matmuls, differentiable in the sprite and in the (fractional) corner.
+  Returns `[B, T, K, side, side, C]`.
+  """
+  rows = jnp.arange(side, dtype=sprites.dtype)[:, None] - jnp.arange(sprites.shape[1], dtype=sprites.dtype)
+  along_y = jax.nn.relu(1 - jnp.abs(rows - top[..., None, None]))  # [B, T, K, side, S]
+  along_x = jax.nn.relu(1 - jnp.abs(rows - left[..., None, None]))
+  return jnp.einsum("btkyi,bijkc,btkxj->btkyxc", along_y, sprites, along_x)
 
 
 class ConvGRUCell(nn.Module):
