@@ -33,15 +33,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.num_digits = 2
 
   # Model: G at 4, 8, 16, 32, 64 px; D strided 64 -> 4 px (spatial) and 32 -> 2 px (temporal).
-  config.model.generator.widths = (128, 64, 32, 16, 8)
+  # G is a layered scene (motion "sprites", videogan/models/generator.py): a background and two
+  # sprites decoded once per clip and moved by the GRU, which keeps each digit's shape from frame
+  # to frame; decoding once per clip affords wider layers. The prediction variants below decode
+  # every frame (motion "gru"), which can carry the given frames' digits forward.
+  config.model.generator.motion = "sprites"
+  config.model.generator.num_sprites = 2
+  config.model.generator.widths = (256, 128, 64, 32, 16)
   config.model.discriminator.spatial_widths = (16, 32, 64, 128)
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)
   config.model.discriminator.spatial_frames = 4
 
-  # Sized for two CPU cores: 0.14-0.35 s/step (benchmarks/train_step.py) on the
-  # 2-core VMs measured so far, so 8000 steps take 23-50 minutes with sampling and
-  # checkpoints (README Results). At a fixed budget of clips, more and smaller
-  # steps won here (batch 4 x 8000 steps beat batch 8 x 4000; see README).
+  # Sized for two CPU cores: ~0.1 s/step (benchmarks/train_step.py), so 8000 steps
+  # take about 20 minutes with sampling and checkpoints (README Results).
   # On accelerators raise batch_size and widths.
   config.batch_size = 4
   config.total_steps = 8000
@@ -49,10 +53,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
   if variant in ("predict", "i2v"):
+    config.model.generator.motion = "gru"  # Decodes every frame; README's prediction results.
+    config.model.generator.widths = (128, 64, 32, 16, 8)
     config.model.context_frames = 5 if variant == "predict" else 1
     config.prediction_l1 = 20.0  # L1 toward the true future frames, in L_G (see train_step).
   if variant.startswith("tiny"):
     config_base.tiny(config)
+    config.model.generator.motion = "gru"  # The suite's common model; tests set "sprites" where they need it.
     config.batch_size = 8
     config.sample_every = 2
   if variant == "tiny_predict":
