@@ -44,8 +44,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)
   config.model.discriminator.spatial_frames = 4
 
-  # Sized for two CPU cores: ~0.1 s/step (benchmarks/train_step.py), so 8000 steps
-  # take about 20 minutes with sampling and checkpoints (README Results).
+  # Sized for two CPU cores: 0.12-0.13 s/step (benchmarks/train_step.py; 0.28 s with
+  # the previous per-frame G), so 8000 steps take about 19 minutes with sampling
+  # and checkpoints (README Results).
   # On accelerators raise batch_size and widths.
   config.batch_size = 4
   config.total_steps = 8000
