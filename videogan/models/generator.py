@@ -161,8 +161,7 @@ class Generator(nn.Module):
     start the recurrence: h_0 = tanh(conv(upsample(project(z_c)))).
     """
     b, t, _ = motion_noise.shape
-    x = nn.Dense(4 * 4 * self.widths[0], name="project")(content).reshape(b, 1, 4, 4, self.widths[0])
-    x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
+    x = self._content_map(content, skips)
     h0 = jnp.tanh(layers.SpatialConv(self.widths[1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                                      impl=self.impl, name="content_to_state")(x))[:, 0]
     # Unrolled: as a while loop on XLA:CPU, the default config's train step took 2.8x as long.
@@ -175,8 +174,7 @@ class Generator(nn.Module):
     """Frames `[B, T, H, W, C]`: sprites decoded from `content`, placed by `motion` [B, T, D], over a background."""
     b, t, _ = motion.shape
     k, c, r = self.num_sprites, self.out_channels, self.output_upsample
-    x = nn.Dense(4 * 4 * self.widths[0], name="project")(content).reshape(b, 1, 4, 4, self.widths[0])
-    x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
+    x = self._content_map(content, skips)
     for i in range(len(self.widths) - 1):  # 2-D blocks (T = 1): one decode per clip.
       if i == len(self.widths) - 2:  # Half the frame size: sprites, colour and opacity per layer.
         sprites = layers.depth_to_space(
@@ -202,6 +200,11 @@ class Generator(nn.Module):
     for i in range(k):  # Back to front: f = a_k c_k + (1 - a_k) f.
       frames = moved[:, :, i, ..., :c] + (1 - moved[:, :, i, ..., c:]) * frames
     return frames
+
+  def _content_map(self, content: jax.Array, skips: list) -> jax.Array:
+    """The clip's 4 px map `[B, 1, 4, 4, widths[0]]` from the content latent (decoded once per clip)."""
+    x = nn.Dense(4 * 4 * self.widths[0], name="project")(content).reshape(-1, 1, 4, 4, self.widths[0])
+    return self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
 
   def _add_skip(self, x: jax.Array, skip: jax.Array | None, name: str) -> jax.Array:
     """x + W skip, the context's features at x's resolution, for every generated frame."""
