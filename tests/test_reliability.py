@@ -122,10 +122,17 @@ def corrupt(step_dir):
       path.write_bytes(b"\0garbage" * 8)
 
 
-def test_corrupted_newest_checkpoint_falls_back_with_a_warning(tmp_path):
-  workdir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def three_steps(tmp_path_factory):
+  """A tiny run's workdir with checkpoints at steps 1, 2 and 3; tests work on copies."""
+  workdir = tmp_path_factory.mktemp("three_steps") / "run"
   run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=3", "--config.checkpoint_every=1",
           "--config.keep_checkpoints=5")
+  return workdir
+
+
+def test_corrupted_newest_checkpoint_falls_back_with_a_warning(three_steps, tmp_path):
+  workdir = shutil.copytree(three_steps, tmp_path / "run")
   corrupt(workdir / "checkpoints" / "3")
   proc = run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=4", "--config.checkpoint_every=1",
                  "--config.keep_checkpoints=5")
@@ -177,12 +184,13 @@ def test_unwritable_workdir_fails_before_training(tmp_path):
   assert "is not writable" in proc.stderr and "Compiled the train step" not in proc.stderr
 
 
-def test_checkpoint_of_another_model_names_the_mismatched_arrays(tmp_path):
-  run_cli(*TINY, "--workdir", str(tmp_path), "--config.total_steps=1")
-  proc = run_cli(*TINY, "--workdir", str(tmp_path), "--config.total_steps=2",
+def test_checkpoint_of_another_model_names_the_mismatched_arrays(three_steps, tmp_path):
+  workdir = shutil.copytree(three_steps, tmp_path / "run")
+  proc = run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=4",
                  "--config.model.generator.widths=(64,16,8,8)", check=False)
   assert proc.returncode != 0
   message = proc.stderr.split("videogan: error: ")[1]
   assert "does not fit this config's model" in message
   assert "g_params/block0/spatial/kernel: checkpoint (3, 3, 32, 16), config (3, 3, 64, 16)" in message
-  assert steps_on_disk(tmp_path) == [1]  # Nothing overwritten.
+  assert "Checkpoint step 3 in" in message
+  assert steps_on_disk(workdir) == [1, 2, 3]  # Nothing overwritten.
