@@ -128,33 +128,39 @@ class Generator(nn.Module):
 class SpriteGenerator(nn.Module):
   """motion="sprites": a background and sprites decoded once per clip, moved by the GRU, as videogan's."""
 
-  def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, num_sprites, impl):
+  def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, num_sprites, blend,
+               decoder, impl):
     super().__init__()
-    self.widths, self.upsample, self.k, self.c = widths, upsample, num_sprites, out_channels
+    self.widths, self.upsample, self.k, self.c, self.blend = widths, upsample, num_sprites, out_channels, blend
+    self.m = out_channels + 1 if blend == "over" else out_channels  # Colour (and opacity for "over") per sprite.
+    self.maps = num_sprites + 1 if decoder == "shared" else 1  # 4 px maps: one per layer, or one for all.
     self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
-    self.project = nn.Linear(content_dim, 16 * widths[0])
+    self.project = nn.Linear(content_dim, 16 * widths[0] * self.maps)
     self.blocks = nn.ModuleList(
         SpatialConv(c_in, c_out, impl=impl) for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
-    self.to_sprites = SpatialConv(widths[-2], num_sprites * (out_channels + 1) * upsample**2, impl=impl)
+    self.to_sprites = SpatialConv(widths[-2], (1 if decoder == "shared" else num_sprites) * self.m * upsample**2,
+                                  impl=impl)
     self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl)
     self.to_start = nn.Linear(content_dim, 2 * num_sprites)
     self.to_velocity = nn.Linear(motion_dim, 2 * num_sprites)
 
-  def to_image(self, x):  # [B, C r^2, 1, h, w] -> [B, C, rh, rw]
-    return F.pixel_shuffle(x[:, :, 0], self.upsample) if self.upsample > 1 else x[:, :, 0]
+  def to_image(self, x):  # [B, C r^2, L, h, w] -> [B, L, C, rh, rw]
+    x = x.transpose(1, 2)
+    return F.pixel_shuffle(x, self.upsample) if self.upsample > 1 else x
 
   def forward(self, content, motion_noise):
     b, t, _ = motion_noise.shape
-    x = self.project(content).reshape(b, 4, 4, self.widths[0]).permute(0, 3, 1, 2)[:, :, None]  # [B, C, 1, 4, 4]
+    x = self.project(content).reshape(b, self.maps, 4, 4, self.widths[0]).permute(0, 4, 1, 2, 3)  # [B, C, L, 4, 4]
     x = torch.relu(pixel_norm(x)).contiguous(memory_format=torch.channels_last_3d)
     for i, block in enumerate(self.blocks):
       if i == len(self.blocks) - 1:
-        sprites = self.to_image(self.to_sprites(x))
-        sprites = sprites.reshape(b, self.k, self.c + 1, *sprites.shape[-2:])  # [B, K, C + 1, S, S]
+        if self.maps > 1:  # Shared: layer 0 is the background, 1..K the sprites.
+          sprites, x = self.to_image(self.to_sprites(x[:, :, 1:])), x[:, :, :1]
+        else:
+          sprites = self.to_image(self.to_sprites(x))
+        sprites = sprites.reshape(b, self.k, self.m, *sprites.shape[-2:])  # [B, K, m, S, S]
       x = torch.relu(pixel_norm(block(F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"))))
-    background = torch.tanh(self.to_image(self.to_pixels(x)))  # [B, C, H, W]
-    alpha = torch.sigmoid(sprites[:, :, self.c :])
-    premultiplied = torch.cat([alpha * torch.tanh(sprites[:, :, : self.c]), alpha], 2)
+    background = torch.tanh(self.to_image(self.to_pixels(x))[:, 0])  # [B, C, H, W]
     side, size = background.shape[-1], sprites.shape[-1]
     motion, _ = self.rnn(motion_noise)
     path = self.to_start(content)[:, None] + torch.cumsum(self.to_velocity(motion), 1)
@@ -163,6 +169,12 @@ class SpriteGenerator(nn.Module):
     rows = torch.arange(side, dtype=x.dtype)[:, None] - torch.arange(size, dtype=x.dtype)
     along_y = torch.relu(1 - (rows - corner[..., 0, None, None]).abs())  # [B, T, K, side, S]
     along_x = torch.relu(1 - (rows - corner[..., 1, None, None]).abs())
+    if self.blend == "max":  # Each pixel the brightest layer's, in [0, 1] intensities.
+      ink = torch.einsum("btkyi,bkcij,btkxj->btkcyx", along_y, (torch.tanh(sprites) + 1) / 2, along_x)
+      frames = torch.maximum(ink.amax(2), (background[:, None] + 1) / 2) * 2 - 1
+      return frames.transpose(1, 2).contiguous(memory_format=torch.channels_last_3d)  # [B, C, T, H, W]
+    alpha = torch.sigmoid(sprites[:, :, self.c :])
+    premultiplied = torch.cat([alpha * torch.tanh(sprites[:, :, : self.c]), alpha], 2)
     moved = torch.einsum("btkyi,bkcij,btkxj->btkcyx", along_y, premultiplied, along_x)
     frames = background[:, None].expand(b, t, *background.shape[1:])
     for i in range(self.k):
@@ -220,7 +232,7 @@ def build(config):
   g, d = config.model.generator, config.model.discriminator
   if g.motion == "sprites":
     gen = SpriteGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
-                          g.output_upsample, g.num_sprites, impl)
+                          g.output_upsample, g.num_sprites, g.sprite_blend, g.sprite_decoder, impl)
   elif g.motion == "gru":
     gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                     g.output_upsample, impl)

@@ -76,31 +76,44 @@ def test_translate_matches_scipy_shift():
     np.testing.assert_allclose(got[b, t, k, ..., c], want, atol=1e-5)
 
 
-def test_sprite_generator_composites_its_layers(tiny_config):
+@pytest.mark.parametrize("decoder,blend", [("joint", "over"), ("shared", "max"), ("shared", "over")])
+def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend):
   """Frames of motion "sprites" recomputed in numpy from the decoder's outputs (sprites, background, places)."""
   from scipy import ndimage
 
   config = tiny_config()
   config.model.generator.motion = "sprites"
   config.model.generator.num_sprites = 2
+  config.model.generator.sprite_decoder = decoder
+  config.model.generator.sprite_blend = blend
   gan = VideoGAN.from_config(config)
   latents = gan.latents(jax.random.key(1), 2)
   params = gan.generator.init(jax.random.key(0), **latents)
+  assert params["params"]["project"]["kernel"].shape[-1] == 16 * config.model.generator.widths[0] * (
+      3 if decoder == "shared" else 1)  # A 4 px map per layer (background and 2 sprites), or one for all.
   video, state = gan.generator.apply(params, **latents, capture_intermediates=True)
   inner = jax.tree.map(lambda a: np.asarray(a, np.float64), state["intermediates"])
-  sprites = inner["to_sprites"]["__call__"][0][:, 0]  # [B, 16, 16, K * 2]: per layer (colour, opacity).
+  sprites = inner["to_sprites"]["__call__"][0]  # joint: [B, 1, 16, 16, K * m]; shared: [B, K, 16, 16, m].
+  sprites = sprites[:, 0] if decoder == "joint" else np.concatenate(list(sprites.transpose(1, 0, 2, 3, 4)), -1)
+  m = sprites.shape[-1] // 2  # [B, 16, 16, K * m]: per layer colour (and opacity).
+  assert m == (2 if blend == "over" else 1)
   background = np.tanh(inner["to_pixels"]["__call__"][0][..., 0])  # [B, 1, 32, 32]
   path = inner["to_start"]["__call__"][0][:, None] + np.cumsum(inner["to_velocity"]["__call__"][0], 1)
   corners = 16 * (1 - np.abs(np.mod(path, 2) - 1))  # [B, T, 2K], bounced inside [0, 32 - 16].
   want = np.repeat(background, video.shape[1], axis=1)
+
+  def move(image, corner):  # A 16 px image placed at `corner` in an empty 32 px frame.
+    canvas = np.zeros((32, 32))
+    canvas[:16, :16] = image
+    return ndimage.shift(canvas, corner, order=1, mode="grid-constant")
+
   for b, t, k in np.ndindex(2, video.shape[1], 2):
-    colour, opacity = np.tanh(sprites[b, ..., 2 * k]), 1 / (1 + np.exp(-sprites[b, ..., 2 * k + 1]))
-    moved = []
-    for image in (opacity * colour, opacity):
-      canvas = np.zeros((32, 32))
-      canvas[:16, :16] = image
-      moved.append(ndimage.shift(canvas, corners[b, t, 2 * k : 2 * k + 2], order=1, mode="grid-constant"))
-    want[b, t] = moved[0] + (1 - moved[1]) * want[b, t]  # Layer k over what is below it.
+    colour, corner = np.tanh(sprites[b, ..., m * k]), corners[b, t, 2 * k : 2 * k + 2]
+    if blend == "over":
+      opacity = 1 / (1 + np.exp(-sprites[b, ..., 2 * k + 1]))
+      want[b, t] = move(opacity * colour, corner) + (1 - move(opacity, corner)) * want[b, t]  # Layer k over the rest.
+    else:  # Intensities in [0, 1] (0 = black off the sprite); the brighter wins.
+      want[b, t] = 2 * np.maximum(move((colour + 1) / 2, corner), (want[b, t] + 1) / 2) - 1
   np.testing.assert_allclose(video[..., 0], want, atol=1e-5)
 
 

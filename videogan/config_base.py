@@ -60,6 +60,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.generator.motion = "gru"  # Or "conv_gru": a ConvGRU at 8 px, started from the content, makes each frame's map;
   # or "sprites": the content is decoded once into a background and sprites, which the GRU moves.
   config.model.generator.num_sprites = 2  # Layers moved over the background (motion "sprites").
+  config.model.generator.sprite_blend = "over"  # How sprites combine: "over" (opacity) or "max" (the brighter).
+  config.model.generator.sprite_decoder = "joint"  # "shared": one map per layer, decoded by the same blocks.
   config.model.discriminator = ml_collections.ConfigDict()
   config.model.discriminator.spatial_widths = (16, 32, 64, 128)  # Stride-2 convs: 64 -> 4 px.
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)  # On the half-size clip: 32 -> 2 px.

@@ -123,6 +123,10 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "model.generator.motion", one_of(generator_lib.MOTIONS),
          "'gru' (a GRU's vector per frame, MoCoGAN), 'conv_gru' (a ConvGRU's 8 px map per frame) or 'sprites' "
          "(layers moved by a GRU)")
+  _check(config, "model.generator.sprite_blend", one_of(generator_lib.SPRITE_BLENDS),
+         "'over' (sprites with opacity, back to front) or 'max' (each pixel the brightest layer's)")
+  _check(config, "model.generator.sprite_decoder", one_of(generator_lib.SPRITE_DECODERS),
+         "'shared' (one map per layer, decoded by the same blocks) or 'joint' (one map for all layers)")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

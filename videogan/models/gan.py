@@ -41,6 +41,8 @@ class VideoGAN:
             temporal_kernel=g.temporal_kernel,
             motion=g.motion,
             num_sprites=g.num_sprites,
+            sprite_blend=g.sprite_blend,
+            sprite_decoder=g.sprite_decoder,
             context_frames=config.model.context_frames,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,

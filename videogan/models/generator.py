@@ -26,6 +26,12 @@ is the sprites moved there and composited over the background, back to front
   p_{k,t} = fold(u_{k,t}) = 1 - |(u_{k,t} mod 2) - 1|      bounced off the edges into [0, 1]
   f_t = bg;  f_t = move(a_k c_k, p_{k,t}) + (1 - move(a_k, p_{k,t})) f_t   for k = 1..K
 
+With `sprite_blend="max"` a sprite has no opacity: its colour, as an intensity
+in [0, 1], is moved into a black frame and each pixel takes the brightest layer,
+which is how Moving MNIST combines its digits (a dark sprite pixel hides nothing):
+
+  f_t = 2 max(bg', move(c'_1, p_{1,t}), ..., move(c'_K, p_{K,t})) - 1,   x' = (x + 1) / 2
+
 `move` is a bilinear (sub-pixel) translation, two small matmuls, so positions
 get gradients. Objects keep their shape by construction and only move, which
 suits a few rigid objects on a plain background (Moving MNIST, whose digits
@@ -55,6 +61,10 @@ from videogan.models import layers
 
 Motion = Literal["gru", "conv_gru", "sprites"]
 MOTIONS = ("gru", "conv_gru", "sprites")
+SpriteBlend = Literal["over", "max"]
+SPRITE_BLENDS = ("over", "max")
+SpriteDecoder = Literal["shared", "joint"]
+SPRITE_DECODERS = ("shared", "joint")
 
 
 def sample_latents(rng: jax.Array, batch: int, clip_len: int, content_dim: int, motion_noise_dim: int) -> dict[str, jax.Array]:
@@ -87,6 +97,13 @@ class Generator(nn.Module):
       or "sprites" (the vector GRU moves `num_sprites` layers over a background;
       `temporal_kernel` is unused).
     num_sprites: layers over the background with motion "sprites".
+    sprite_blend: how sprites combine with motion "sprites": "over" (each
+      has an opacity; back to front) or "max" (each pixel the brightest layer's,
+      as Moving MNIST combines its digits; a dark sprite pixel hides nothing).
+    sprite_decoder: with motion "sprites", "shared" (the content gives one 4 px
+      map per layer and the same blocks decode each: the layers are alike by
+      construction) or "joint" (one map, whose 32 px features give all sprites
+      at once; the background decodes on to full size from the same map).
   """
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
@@ -100,6 +117,8 @@ class Generator(nn.Module):
   small_grid_upsample: bool = True
   motion: Motion = "gru"
   num_sprites: int = 2
+  sprite_blend: SpriteBlend = "over"
+  sprite_decoder: SpriteDecoder = "joint"
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
@@ -174,18 +193,27 @@ class Generator(nn.Module):
     """Frames `[B, T, H, W, C]`: sprites decoded from `content`, placed by `motion` [B, T, D], over a background."""
     b, t, _ = motion.shape
     k, c, r = self.num_sprites, self.out_channels, self.output_upsample
-    x = self._content_map(content, skips)
+    m = c + 1 if self.sprite_blend == "over" else c  # Channels per sprite: colour (and opacity for "over").
+    shared = self.sprite_decoder == "shared"
+    if shared:  # One 4 px map per layer (background first), decoded by the same blocks (layers on the T axis).
+      w0 = self.widths[0]
+      x = nn.Dense(4 * 4 * w0 * (k + 1), name="project")(content).reshape(b, k + 1, 4, 4, w0)
+      x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
+    else:
+      x = self._content_map(content, skips)
     for i in range(len(self.widths) - 1):  # 2-D blocks (T = 1): one decode per clip.
-      if i == len(self.widths) - 2:  # Half the frame size: sprites, colour and opacity per layer.
+      if i == len(self.widths) - 2 and shared:
+        sprites = layers.depth_to_space(layers.SpatialConv(m * r * r, impl=self.impl, name="to_sprites")(x[:, 1:]), r)
+        sprites = sprites.transpose(0, 2, 3, 1, 4)  # [B, S, S, K, m]
+        x = x[:, :1]
+      elif i == len(self.widths) - 2:  # Half the frame size: sprites, colour and opacity per layer.
         sprites = layers.depth_to_space(
-            layers.SpatialConv(k * (c + 1) * r * r, impl=self.impl, name="to_sprites")(x), r)
-        sprites = sprites[:, 0].reshape(b, *sprites.shape[2:4], k, c + 1)  # [B, S, S, K, C + 1]
+            layers.SpatialConv(k * m * r * r, impl=self.impl, name="to_sprites")(x), r)
+        sprites = sprites[:, 0].reshape(b, *sprites.shape[2:4], k, m)  # [B, S, S, K, m]
       x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                              impl=self.impl, name=f"block{i}")(x)
       x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
     background = jnp.tanh(layers.depth_to_space(layers.SpatialConv(c * r * r, impl=self.impl, name="to_pixels")(x), r))
-    alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
-    premultiplied = jnp.concatenate([alpha * jnp.tanh(sprites[..., :c]), alpha], -1)  # a_k c_k, a_k
     side, size = background.shape[2], sprites.shape[1]
     # Paths u_{k,t} (module docstring). Initial scales: starts spread over the frame, steps of ~0.1
     # of the free range per frame.
@@ -195,6 +223,12 @@ class Generator(nn.Module):
                         name="to_velocity")(motion)
     corner = fold(start[:, None] + jnp.cumsum(velocity, axis=1)) * (side - size)
     corner = corner.reshape(b, t, k, 2)  # [B, T, K, (top, left)]
+    if self.sprite_blend == "max":  # Each pixel the brightest layer's, as Moving MNIST combines its digits.
+      ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side)  # In [0, 1], 0 off-sprite.
+      layers_ = jnp.concatenate([jnp.broadcast_to((background[:, :, None] + 1) / 2, (b, t, 1, *background.shape[2:])), ink], 2)
+      return 2 * layers_.max(axis=2) - 1
+    alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
+    premultiplied = jnp.concatenate([alpha * jnp.tanh(sprites[..., :c]), alpha], -1)  # a_k c_k, a_k
     moved = translate(premultiplied, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C + 1]
     frames = jnp.broadcast_to(background, (b, t, *background.shape[2:]))
     for i in range(k):  # Back to front: f = a_k c_k + (1 - a_k) f.
