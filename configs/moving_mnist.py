@@ -35,10 +35,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Model: G at 4, 8, 16, 32, 64 px; D strided 64 -> 4 px (spatial) and 32 -> 2 px (temporal).
   # G is a layered scene (motion "sprites", videogan/models/generator.py): a background and two
   # sprites decoded once per clip and moved by the GRU, which keeps each digit's shape from frame
-  # to frame; decoding once per clip affords wider layers. The prediction variants below decode
-  # every frame (motion "gru"), which can carry the given frames' digits forward.
+  # to frame; decoding once per clip affords wider layers. Each layer has its own 4 px map and the
+  # same blocks decode all three ("shared"), and each pixel is the brightest layer's ("max"), as
+  # the data draws its digits. The prediction variants below decode every frame (motion "gru"),
+  # which can carry the given frames' digits forward.
   config.model.generator.motion = "sprites"
   config.model.generator.num_sprites = 2
+  config.model.generator.sprite_decoder = "shared"
+  config.model.generator.sprite_blend = "max"
   config.model.generator.widths = (256, 128, 64, 32, 16)
   config.model.discriminator.spatial_widths = (16, 32, 64, 128)
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)
