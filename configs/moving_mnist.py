@@ -48,7 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)
   config.model.discriminator.spatial_frames = 4
 
-  # Sized for two CPU cores: 0.12-0.13 s/step (benchmarks/train_step.py; 0.28 s with
+  # Sized for two CPU cores: 0.08-0.12 s/step (benchmarks/train_step.py; 0.28 s with
   # the previous per-frame G), so 8000 steps take about 19 minutes with sampling
   # and checkpoints (README Results).
   # On accelerators raise batch_size and widths.
