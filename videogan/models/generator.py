@@ -201,8 +201,8 @@ class Generator(nn.Module):
       x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
     else:
       x = self._content_map(content, skips)
-    for i in range(len(self.widths) - 1):  # 2-D blocks (T = 1): one decode per clip.
-      if i == len(self.widths) - 2 and shared:
+    for i in range(len(self.widths) - 1):  # 2-D blocks on the clip's map(s): one decode per clip.
+      if i == len(self.widths) - 2 and shared:  # Half the frame size: each sprite layer gives its sprite.
         sprites = layers.depth_to_space(layers.SpatialConv(m * r * r, impl=self.impl, name="to_sprites")(x[:, 1:]), r)
         sprites = sprites.transpose(0, 2, 3, 1, 4)  # [B, S, S, K, m]
         x = x[:, :1]
@@ -224,9 +224,8 @@ class Generator(nn.Module):
     corner = fold(start[:, None] + jnp.cumsum(velocity, axis=1)) * (side - size)
     corner = corner.reshape(b, t, k, 2)  # [B, T, K, (top, left)]
     if self.sprite_blend == "max":  # Each pixel the brightest layer's, as Moving MNIST combines its digits.
-      ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side)  # In [0, 1], 0 off-sprite.
-      layers_ = jnp.concatenate([jnp.broadcast_to((background[:, :, None] + 1) / 2, (b, t, 1, *background.shape[2:])), ink], 2)
-      return 2 * layers_.max(axis=2) - 1
+      ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C], 0 off-sprite.
+      return 2 * jnp.maximum(ink.max(axis=2), (background + 1) / 2) - 1  # background [B, 1, H, W, C]
     alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
     premultiplied = jnp.concatenate([alpha * jnp.tanh(sprites[..., :c]), alpha], -1)  # a_k c_k, a_k
     moved = translate(premultiplied, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C + 1]
