@@ -195,21 +195,16 @@ class Generator(nn.Module):
     k, c, r = self.num_sprites, self.out_channels, self.output_upsample
     m = c + 1 if self.sprite_blend == "over" else c  # Channels per sprite: colour (and opacity for "over").
     shared = self.sprite_decoder == "shared"
-    if shared:  # One 4 px map per layer (background first), decoded by the same blocks (layers on the T axis).
-      w0 = self.widths[0]
-      x = nn.Dense(4 * 4 * w0 * (k + 1), name="project")(content).reshape(b, k + 1, 4, 4, w0)
-      x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
-    else:
-      x = self._content_map(content, skips)
+    # shared: one 4 px map per layer (background first), all decoded by the same blocks (layers on the T axis).
+    x = self._content_map(content, skips, maps=k + 1 if shared else 1)
     for i in range(len(self.widths) - 1):  # 2-D blocks on the clip's map(s): one decode per clip.
-      if i == len(self.widths) - 2 and shared:  # Half the frame size: each sprite layer gives its sprite.
-        sprites = layers.depth_to_space(layers.SpatialConv(m * r * r, impl=self.impl, name="to_sprites")(x[:, 1:]), r)
-        sprites = sprites.transpose(0, 2, 3, 1, 4)  # [B, S, S, K, m]
-        x = x[:, :1]
-      elif i == len(self.widths) - 2:  # Half the frame size: sprites, colour and opacity per layer.
+      if i == len(self.widths) - 2:  # Half the frame size: the sprites (colour, and opacity for "over").
+        # shared: each sprite layer gives its own sprite; joint: the one map gives all K.
+        source, per_map = (x[:, 1:], 1) if shared else (x, k)
         sprites = layers.depth_to_space(
-            layers.SpatialConv(k * m * r * r, impl=self.impl, name="to_sprites")(x), r)
-        sprites = sprites[:, 0].reshape(b, *sprites.shape[2:4], k, m)  # [B, S, S, K, m]
+            layers.SpatialConv(per_map * m * r * r, impl=self.impl, name="to_sprites")(source), r)
+        sprites = jnp.moveaxis(sprites, 1, 3).reshape(b, *sprites.shape[2:4], k, m)  # [B, S, S, K, m]
+        x = x[:, :1]  # The background decodes on to full size.
       x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                              impl=self.impl, name=f"block{i}")(x)
       x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
@@ -234,9 +229,9 @@ class Generator(nn.Module):
       frames = moved[:, :, i, ..., :c] + (1 - moved[:, :, i, ..., c:]) * frames
     return frames
 
-  def _content_map(self, content: jax.Array, skips: list) -> jax.Array:
-    """The clip's 4 px map `[B, 1, 4, 4, widths[0]]` from the content latent (decoded once per clip)."""
-    x = nn.Dense(4 * 4 * self.widths[0], name="project")(content).reshape(-1, 1, 4, 4, self.widths[0])
+  def _content_map(self, content: jax.Array, skips: list, maps: int = 1) -> jax.Array:
+    """The clip's 4 px map(s) `[B, maps, 4, 4, widths[0]]` from the content latent (decoded once per clip)."""
+    x = nn.Dense(4 * 4 * self.widths[0] * maps, name="project")(content).reshape(-1, maps, 4, 4, self.widths[0])
     return self._add_skip(nn.relu(layers.pixel_norm(x)), skips[0], "skip0")
 
   def _add_skip(self, x: jax.Array, skip: jax.Array | None, name: str) -> jax.Array:
