@@ -171,7 +171,10 @@ class SpriteGenerator(nn.Module):
     along_x = torch.relu(1 - (rows - corner[..., 1, None, None]).abs())
     if self.blend == "max":  # Each pixel the brightest layer's, in [0, 1] intensities.
       ink = torch.einsum("btkyi,bkcij,btkxj->btkcyx", along_y, (torch.tanh(sprites) + 1) / 2, along_x)
-      frames = torch.maximum(ink.amax(2), (background[:, None] + 1) / 2) * 2 - 1
+      frames = (background[:, None] + 1) / 2
+      for i in range(self.k):  # Pairwise maxima, as the JAX generator.
+        frames = torch.maximum(frames, ink[:, :, i])
+      frames = frames * 2 - 1
       return frames.transpose(1, 2).contiguous(memory_format=torch.channels_last_3d)  # [B, C, T, H, W]
     alpha = torch.sigmoid(sprites[:, :, self.c :])
     premultiplied = torch.cat([alpha * torch.tanh(sprites[:, :, : self.c]), alpha], 2)

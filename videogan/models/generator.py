@@ -50,6 +50,7 @@ Conditioning (both optional):
 * class labels (`num_classes > 0`): a learned class embedding joins z_c.
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -220,7 +221,10 @@ class Generator(nn.Module):
     corner = corner.reshape(b, t, k, 2)  # [B, T, K, (top, left)]
     if self.sprite_blend == "max":  # Each pixel the brightest layer's, as Moving MNIST combines its digits.
       ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C], 0 off-sprite.
-      return 2 * jnp.maximum(ink.max(axis=2), (background + 1) / 2) - 1  # background [B, 1, H, W, C]
+      # Pairwise maxima, not ink.max(axis=2): that one's gradient counts ties (every off-sprite pixel is one)
+      # and divides by the count, two XLA:CPU fusions that took ~10% of the default step.
+      brightest = functools.reduce(jnp.maximum, [ink[:, :, i] for i in range(k)], (background + 1) / 2)
+      return 2 * brightest - 1  # background [B, 1, H, W, C]
     alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
     premultiplied = jnp.concatenate([alpha * jnp.tanh(sprites[..., :c]), alpha], -1)  # a_k c_k, a_k
     moved = translate(premultiplied, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C + 1]
