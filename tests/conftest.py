@@ -120,6 +120,7 @@ SLOWEST_FIRST = (
     "test_video_data.py",  # 55
     "test_models.py",  # 46
     "test_large_configs.py",  # 42
+    "test_benchmarks.py",  # ~30 (added since; one subprocess)
     "test_layers.py",  # 18
 )
 
