@@ -221,8 +221,9 @@ class Generator(nn.Module):
     corner = corner.reshape(b, t, k, 2)  # [B, T, K, (top, left)]
     if self.sprite_blend == "max":  # Each pixel the brightest layer's, as Moving MNIST combines its digits.
       ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C], 0 off-sprite.
-      # Pairwise maxima, not ink.max(axis=2): that one's gradient counts ties (every off-sprite pixel is one)
-      # and divides by the count, two XLA:CPU fusions that took ~10% of the default step.
+      # Pairwise maxima, not ink.max(axis=2), whose gradient counts ties (every off-sprite pixel is one) and
+      # divides by the count: two slow XLA:CPU fusions, and the step 3-5% slower (README Performance). At a tie
+      # the gradient is split pair by pair instead of evenly, another valid subgradient.
       brightest = functools.reduce(jnp.maximum, [ink[:, :, i] for i in range(k)], (background + 1) / 2)
       return 2 * brightest - 1  # background [B, 1, H, W, C]
     alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
