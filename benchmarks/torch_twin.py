@@ -129,9 +129,10 @@ class SpriteGenerator(nn.Module):
   """motion="sprites": a background and sprites decoded once per clip, moved by the GRU, as videogan's."""
 
   def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, num_sprites, blend,
-               decoder, impl):
+               decoder, positions, impl):
     super().__init__()
     self.widths, self.upsample, self.k, self.c, self.blend = widths, upsample, num_sprites, out_channels, blend
+    self.whole_pixels = positions == "pixel"
     self.m = out_channels + 1 if blend == "over" else out_channels  # Colour (and opacity for "over") per sprite.
     self.maps = num_sprites + 1 if decoder == "shared" else 1  # 4 px maps: one per layer, or one for all.
     self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
@@ -167,8 +168,14 @@ class SpriteGenerator(nn.Module):
     corner = (1 - (torch.remainder(path, 2) - 1).abs()) * (side - size)  # Bounced inside the frame.
     corner = corner.reshape(b, t, self.k, 2)
     rows = torch.arange(side, dtype=x.dtype)[:, None] - torch.arange(size, dtype=x.dtype)
-    along_y = torch.relu(1 - (rows - corner[..., 0, None, None]).abs())  # [B, T, K, side, S]
-    along_x = torch.relu(1 - (rows - corner[..., 1, None, None]).abs())
+
+    def tent(corner):  # [B, T, K] -> [B, T, K, side, S]; whole pixels: rounded forward, bilinear backward.
+      weights = torch.relu(1 - (rows - corner[..., None, None]).abs())
+      if not self.whole_pixels:
+        return weights
+      return weights + (torch.relu(1 - (rows - corner.round()[..., None, None]).abs()) - weights).detach()
+
+    along_y, along_x = tent(corner[..., 0]), tent(corner[..., 1])  # [B, T, K, side, S]
     if self.blend == "max":  # Each pixel the brightest layer's, in [0, 1] intensities.
       ink = torch.einsum("btkyi,bkcij,btkxj->btkcyx", along_y, (torch.tanh(sprites) + 1) / 2, along_x)
       frames = (background[:, None] + 1) / 2
@@ -235,7 +242,8 @@ def build(config):
   g, d = config.model.generator, config.model.discriminator
   if g.motion == "sprites":
     gen = SpriteGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
-                          g.output_upsample, g.num_sprites, g.sprite_blend, g.sprite_decoder, impl)
+                          g.output_upsample, g.num_sprites, g.sprite_blend, g.sprite_decoder,
+                          g.sprite_positions, impl)
   elif g.motion == "gru":
     gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                     g.output_upsample, impl)

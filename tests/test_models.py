@@ -76,8 +76,37 @@ def test_translate_matches_scipy_shift():
     np.testing.assert_allclose(got[b, t, k, ..., c], want, atol=1e-5)
 
 
-@pytest.mark.parametrize("decoder,blend", [("joint", "over"), ("shared", "max"), ("shared", "over")])
-def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend):
+def test_translate_to_whole_pixels_draws_rounded_and_passes_the_bilinear_gradient():
+  """Forward: scipy's shift by the rounded corner. Backward: the corner's gradient is a central difference
+  of the bilinear shift in that coordinate (its other coordinate rounded, as the forward pass draws it)."""
+  from scipy import ndimage
+
+  rng = np.random.default_rng(1)
+  sprite = rng.uniform(0, 1, (5, 5)).astype(np.float32)
+  top, left = np.float32(2.3), np.float32(4.6)  # Away from .5, where rounding would be ambiguous.
+  cotangent = rng.normal(size=(12, 12))
+
+  def move(y, x, whole_pixels=True):  # One sprite, frame and channel: [12, 12].
+    args = jnp.asarray(sprite)[None, :, :, None, None], jnp.reshape(y, (1, 1, 1)), jnp.reshape(x, (1, 1, 1))
+    return generator_lib.translate(*args, 12, whole_pixels=whole_pixels)[0, 0, 0, ..., 0]
+
+  canvas = np.zeros((12, 12))
+  canvas[:5, :5] = sprite
+  np.testing.assert_allclose(move(top, left), ndimage.shift(canvas, (2, 5), order=0, mode="grid-constant"), atol=1e-6)
+  got = jax.grad(lambda y, x: jnp.sum(move(y, x) * cotangent), argnums=(0, 1))(top, left)
+
+  def objective(y, x):
+    return np.sum(ndimage.shift(canvas, (y, x), order=1, mode="grid-constant") * cotangent)
+
+  h = 1e-3  # The tent weights are linear between whole pixels, so the difference is exact up to rounding.
+  want_top = (objective(top + h, 5) - objective(top - h, 5)) / (2 * h)
+  want_left = (objective(2, left + h) - objective(2, left - h)) / (2 * h)
+  np.testing.assert_allclose(got, (want_top, want_left), rtol=1e-3)
+  assert abs(want_top) > 1e-2 and abs(want_left) > 1e-2  # The places do get a gradient.
+
+@pytest.mark.parametrize("decoder,blend,positions", [("joint", "over", "subpixel"), ("shared", "max", "subpixel"),
+                                                     ("shared", "over", "subpixel"), ("shared", "max", "pixel")])
+def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend, positions):
   """Frames of motion "sprites" recomputed in numpy from the decoder's outputs (sprites, background, places)."""
   from scipy import ndimage
 
@@ -86,6 +115,7 @@ def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend):
   config.model.generator.num_sprites = 2
   config.model.generator.sprite_decoder = decoder
   config.model.generator.sprite_blend = blend
+  config.model.generator.sprite_positions = positions
   gan = VideoGAN.from_config(config)
   latents = gan.latents(jax.random.key(1), 2)
   params = gan.generator.init(jax.random.key(0), **latents)
@@ -100,6 +130,8 @@ def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend):
   background = np.tanh(inner["to_pixels"]["__call__"][0][..., 0])  # [B, 1, 32, 32]
   path = inner["to_start"]["__call__"][0][:, None] + np.cumsum(inner["to_velocity"]["__call__"][0], 1)
   corners = 16 * (1 - np.abs(np.mod(path, 2) - 1))  # [B, T, 2K], bounced inside [0, 32 - 16].
+  if positions == "pixel":
+    corners = np.round(corners)
   want = np.repeat(background, video.shape[1], axis=1)
 
   def move(image, corner):  # A 16 px image placed at `corner` in an empty 32 px frame.

@@ -127,6 +127,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
          "'over' (sprites with opacity, back to front) or 'max' (each pixel the brightest layer's)")
   _check(config, "model.generator.sprite_decoder", one_of(generator_lib.SPRITE_DECODERS),
          "'shared' (one map per layer, decoded by the same blocks) or 'joint' (one map for all layers)")
+  _check(config, "model.generator.sprite_positions", one_of(generator_lib.SPRITE_POSITIONS),
+         "'subpixel' (sprites drawn at fractional places) or 'pixel' (at the nearest whole pixel)")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

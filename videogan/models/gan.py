@@ -43,6 +43,7 @@ class VideoGAN:
             num_sprites=g.num_sprites,
             sprite_blend=g.sprite_blend,
             sprite_decoder=g.sprite_decoder,
+            sprite_positions=g.sprite_positions,
             context_frames=config.model.context_frames,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,

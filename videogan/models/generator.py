@@ -66,6 +66,8 @@ SpriteBlend = Literal["over", "max"]
 SPRITE_BLENDS = ("over", "max")
 SpriteDecoder = Literal["shared", "joint"]
 SPRITE_DECODERS = ("shared", "joint")
+SpritePositions = Literal["subpixel", "pixel"]
+SPRITE_POSITIONS = ("subpixel", "pixel")
 
 
 def sample_latents(rng: jax.Array, batch: int, clip_len: int, content_dim: int, motion_noise_dim: int) -> dict[str, jax.Array]:
@@ -105,6 +107,10 @@ class Generator(nn.Module):
       map per layer and the same blocks decode each: the layers are alike by
       construction) or "joint" (one map, whose 32 px features give all sprites
       at once; the background decodes on to full size from the same map).
+    sprite_positions: with motion "sprites", "subpixel" (each sprite drawn
+      at its fractional place, shared between neighbouring pixels) or "pixel"
+      (drawn at the nearest whole pixel, as Moving MNIST draws its digits; the
+      place still gets the sub-pixel drawing's gradient, see `translate`).
   """
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
@@ -120,6 +126,7 @@ class Generator(nn.Module):
   num_sprites: int = 2
   sprite_blend: SpriteBlend = "over"
   sprite_decoder: SpriteDecoder = "joint"
+  sprite_positions: SpritePositions = "subpixel"
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
@@ -219,8 +226,10 @@ class Generator(nn.Module):
                         name="to_velocity")(motion)
     corner = fold(start[:, None] + jnp.cumsum(velocity, axis=1)) * (side - size)
     corner = corner.reshape(b, t, k, 2)  # [B, T, K, (top, left)]
+    snap = self.sprite_positions == "pixel"
     if self.sprite_blend == "max":  # Each pixel the brightest layer's, as Moving MNIST combines its digits.
-      ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C], 0 off-sprite.
+      ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side,  # [B, T, K, H, W, C]
+                      whole_pixels=snap)  # 0 off-sprite.
       # Pairwise maxima, not ink.max(axis=2), whose gradient counts ties (every off-sprite pixel is one) and
       # divides by the count: two slow XLA:CPU fusions, and the step 3-5% slower (README Performance). At a tie
       # the gradient is split pair by pair instead of evenly, another valid subgradient.
@@ -228,7 +237,7 @@ class Generator(nn.Module):
       return 2 * brightest - 1  # background [B, 1, H, W, C]
     alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
     premultiplied = jnp.concatenate([alpha * jnp.tanh(sprites[..., :c]), alpha], -1)  # a_k c_k, a_k
-    moved = translate(premultiplied, corner[..., 0], corner[..., 1], side)  # [B, T, K, H, W, C + 1]
+    moved = translate(premultiplied, corner[..., 0], corner[..., 1], side, whole_pixels=snap)  # [B, T, K, H, W, C + 1]
     frames = jnp.broadcast_to(background, (b, t, *background.shape[2:]))
     for i in range(k):  # Back to front: f = a_k c_k + (1 - a_k) f.
       frames = moved[:, :, i, ..., :c] + (1 - moved[:, :, i, ..., c:]) * frames
@@ -251,18 +260,28 @@ def fold(u: jax.Array) -> jax.Array:
   return 1 - jnp.abs(jnp.mod(u, 2) - 1)
 
 
-def translate(sprites: jax.Array, top: jax.Array, left: jax.Array, side: int) -> jax.Array:
+def translate(sprites: jax.Array, top: jax.Array, left: jax.Array, side: int, whole_pixels: bool = False) -> jax.Array:
   """Sprites `[B, S, S, K, C]` moved into a zero `side` x `side` frame, corner (top, left) `[B, T, K]`.
 
   Bilinear: pixel (i, j) of sprite k in frame t lands at (top + i, left + j),
   shared between the four nearest pixels. Along each axis that is a [side, S]
   matrix of tent weights max(0, 1 - |y - (top + i)|), so a move is two small
   matmuls, differentiable in the sprite and in the (fractional) corner.
+
+  `whole_pixels`: the forward pass rounds the corner (each sprite pixel lands
+  on one frame pixel, unblurred), and the backward pass is the bilinear one's,
+  a straight-through estimator (Bengio et al., 2013): w + stop_gradient(w_round - w).
   Returns `[B, T, K, side, side, C]`.
   """
   rows = jnp.arange(side, dtype=sprites.dtype)[:, None] - jnp.arange(sprites.shape[1], dtype=sprites.dtype)
-  along_y = jax.nn.relu(1 - jnp.abs(rows - top[..., None, None]))  # [B, T, K, side, S]
-  along_x = jax.nn.relu(1 - jnp.abs(rows - left[..., None, None]))
+
+  def tent(corner):  # [B, T, K] -> [B, T, K, side, S]
+    weights = jax.nn.relu(1 - jnp.abs(rows - corner[..., None, None]))
+    if not whole_pixels:
+      return weights
+    return weights + jax.lax.stop_gradient(jax.nn.relu(1 - jnp.abs(rows - jnp.round(corner)[..., None, None])) - weights)
+
+  along_y, along_x = tent(top), tent(left)
   return jnp.einsum("btkyi,bijkc,btkxj->btkyxc", along_y, sprites, along_x)
 
 
