@@ -86,12 +86,14 @@ def test_mesh_equals_one_device_and_shards_fsdp_ways(tiny_config, one_device, me
 
 
 def test_sprite_generator_on_an_fsdp_mesh_equals_one_device(tiny_config):
-  """The default config's layered G (motion "sprites", shared decoder, max blend): 3 steps, 4 x 2 mesh vs 1 device."""
+  """The default config's layered G (motion "sprites", shared decoder, max blend, whole-pixel positions):
+  3 steps, 4 x 2 mesh vs 1 device."""
   configs = [sharded_config(tiny_config, mesh) for mesh in ({"data": 1}, {"data": 4, "fsdp": 2})]
   for config in configs:
     config.model.generator.motion = "sprites"
     config.model.generator.sprite_decoder = "shared"
     config.model.generator.sprite_blend = "max"
+    config.model.generator.sprite_positions = "pixel"
   _, expected = run_steps(configs[0], jax.devices()[:1])
   _, state = run_steps(configs[1], jax.devices())
   assert "to_velocity" in state.g_params
