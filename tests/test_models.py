@@ -86,9 +86,9 @@ def test_translate_to_whole_pixels_draws_rounded_and_passes_the_bilinear_gradien
   top, left = np.float32(2.3), np.float32(4.6)  # Away from .5, where rounding would be ambiguous.
   cotangent = rng.normal(size=(12, 12))
 
-  def move(y, x, whole_pixels=True):  # One sprite, frame and channel: [12, 12].
+  def move(y, x):  # One sprite, frame and channel: [12, 12].
     args = jnp.asarray(sprite)[None, :, :, None, None], jnp.reshape(y, (1, 1, 1)), jnp.reshape(x, (1, 1, 1))
-    return generator_lib.translate(*args, 12, whole_pixels=whole_pixels)[0, 0, 0, ..., 0]
+    return generator_lib.translate(*args, 12, whole_pixels=True)[0, 0, 0, ..., 0]
 
   canvas = np.zeros((12, 12))
   canvas[:5, :5] = sprite
@@ -103,6 +103,7 @@ def test_translate_to_whole_pixels_draws_rounded_and_passes_the_bilinear_gradien
   want_left = (objective(2, left + h) - objective(2, left - h)) / (2 * h)
   np.testing.assert_allclose(got, (want_top, want_left), rtol=1e-3)
   assert abs(want_top) > 1e-2 and abs(want_left) > 1e-2  # The places do get a gradient.
+
 
 @pytest.mark.parametrize("decoder,blend,positions", [("joint", "over", "subpixel"), ("shared", "max", "subpixel"),
                                                      ("shared", "over", "subpixel"), ("shared", "max", "pixel")])

@@ -33,9 +33,11 @@ which is how Moving MNIST combines its digits (a dark sprite pixel hides nothing
   f_t = 2 max(bg', move(c'_1, p_{1,t}), ..., move(c'_K, p_{K,t})) - 1,   x' = (x + 1) / 2
 
 `move` is a bilinear (sub-pixel) translation, two small matmuls, so positions
-get gradients. Objects keep their shape by construction and only move, which
-suits a few rigid objects on a plain background (Moving MNIST, whose digits
-bounce the same way); the decoder runs once per clip, not once per frame.
+get gradients; with `sprite_positions="pixel"` it draws at the rounded
+position, as Moving MNIST places its digits, and keeps the bilinear gradient.
+Objects keep their shape by construction and only move, which suits a few
+rigid objects on a plain background (Moving MNIST, whose digits bounce the
+same way); the decoder runs once per clip, not once per frame.
 
 Conditioning (both optional):
 
@@ -228,8 +230,8 @@ class Generator(nn.Module):
     corner = corner.reshape(b, t, k, 2)  # [B, T, K, (top, left)]
     snap = self.sprite_positions == "pixel"
     if self.sprite_blend == "max":  # Each pixel the brightest layer's, as Moving MNIST combines its digits.
-      ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side,  # [B, T, K, H, W, C]
-                      whole_pixels=snap)  # 0 off-sprite.
+      ink = translate((jnp.tanh(sprites) + 1) / 2, corner[..., 0], corner[..., 1], side,
+                      whole_pixels=snap)  # [B, T, K, H, W, C], 0 off-sprite.
       # Pairwise maxima, not ink.max(axis=2), whose gradient counts ties (every off-sprite pixel is one) and
       # divides by the count: two slow XLA:CPU fusions, and the step 3-5% slower (README Performance). At a tie
       # the gradient is split pair by pair instead of evenly, another valid subgradient.
