@@ -195,15 +195,17 @@ class SpriteGenerator(nn.Module):
 class Discriminator(nn.Module):
   """DVD-GAN-style spatial (k frames) + temporal (half-size clip) heads, spectral norm."""
 
-  def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, impl):
+  def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, impl, pooling="flatten"):
     super().__init__()
+    self.pooling = pooling
+    summed = pooling == "sum"  # Then each logit has one input per channel.
     wrap = spectral_norm if sn else (lambda m: m)
     self.spatial = nn.ModuleList()
     for c_in, c_out in zip((channels, *spatial_widths[:-1]), spatial_widths, strict=True):
       conv = SpatialConv(c_in, c_out, 4, 2, impl)
       conv.conv = wrap(conv.conv)
       self.spatial.append(conv)
-    self.spatial_logit = wrap(nn.Linear(spatial_widths[-1] * (size // 2 ** len(spatial_widths)) ** 2, 1))
+    self.spatial_logit = wrap(nn.Linear(spatial_widths[-1] * (1 if summed else (size // 2 ** len(spatial_widths)) ** 2), 1))
     self.temporal = nn.ModuleList()
     t = clip_len
     for c_in, c_out in zip((channels, *temporal_widths[:-1]), temporal_widths, strict=True):
@@ -213,7 +215,7 @@ class Discriminator(nn.Module):
       self.temporal.append(conv)
       t = -(-t // 2) if t > 1 else 1
     side = size // 2 // 2 ** len(temporal_widths)
-    self.temporal_logit = wrap(nn.Linear(temporal_widths[-1] * t * side * side, 1))
+    self.temporal_logit = wrap(nn.Linear(temporal_widths[-1] * (1 if summed else t * side * side), 1))
 
   def forward(self, video, frame_idx):
     """video [B, C, T, H, W], frame_idx [B, k] -> (spatial logits [B, k], temporal logits [B])."""
@@ -221,11 +223,13 @@ class Discriminator(nn.Module):
     x = torch.gather(video, 2, frame_idx[:, None, :, None, None].expand(b, c, frame_idx.shape[1], h, w))
     for conv in self.spatial:
       x = F.leaky_relu(conv(x), 0.2)
-    spatial = self.spatial_logit(x.permute(0, 2, 3, 4, 1).reshape(b, x.shape[2], -1))[..., 0]
+    x = x.permute(0, 2, 3, 4, 1)  # [B, k, h, w, C]: positions before channels, as the JAX D flattens.
+    spatial = self.spatial_logit(x.sum((2, 3)) if self.pooling == "sum" else x.reshape(b, x.shape[1], -1))[..., 0]
     x = F.avg_pool3d(video, (1, 2, 2))
     for conv in self.temporal:
       x = F.leaky_relu(conv(x), 0.2)
-    temporal = self.temporal_logit(x.permute(0, 2, 3, 4, 1).reshape(b, -1))[..., 0]
+    x = x.permute(0, 2, 3, 4, 1)
+    temporal = self.temporal_logit(x.sum((1, 2, 3)) if self.pooling == "sum" else x.reshape(b, -1))[..., 0]
     return spatial, temporal
 
 
@@ -250,7 +254,7 @@ def build(config):
   else:
     raise ValueError(f"config.model.generator.motion={g.motion!r}: the twin has 'gru' and 'sprites'.")
   disc = Discriminator(config.data.channels, config.data.image_size, config.data.clip_len, tuple(d.spatial_widths),
-                       tuple(d.temporal_widths), d.spectral_norm, impl)
+                       tuple(d.temporal_widths), d.spectral_norm, impl, d.pooling)
   for module in (*gen.modules(), *disc.modules()):  # Channels-last weights, as the activations.
     if isinstance(module, (nn.Conv2d, nn.Conv3d)):
       fmt = torch.channels_last if isinstance(module, nn.Conv2d) else torch.channels_last_3d

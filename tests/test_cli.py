@@ -80,6 +80,7 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
     ("batch_size", -2, "config.batch_size=-2"),
     ("model.generator.widths", (8, 8), "config.model.generator.widths"),
     ("model.generator.sprite_blend", "add", "config.model.generator.sprite_blend='add'"),
+    ("model.discriminator.pooling", "mean", "config.model.discriminator.pooling='mean'"),
 ])
 def test_more_invalid_values_are_named(tiny_config, key, value, message):
   # The CLI turns these ConfigErrors into the same message and exit status as above.

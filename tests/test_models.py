@@ -181,6 +181,34 @@ def test_discriminator_heads_and_frame_sampling(tiny_config):
   np.testing.assert_allclose(logits_perm["spatial"], logits["spatial"][:, ::-1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("pooling", ["flatten", "sum"])
+def test_discriminator_logits_from_last_features(tiny_config, pooling):
+  config = tiny_config()
+  config.model.discriminator.spectral_norm = False
+  config.model.discriminator.pooling = pooling
+  gan = VideoGAN.from_config(config)
+  video = jax.random.uniform(jax.random.key(0), (2, *gan.video_shape), minval=-1, maxval=1)
+  idx = gan.frame_indices(jax.random.key(1), 2)
+  params = gan.discriminator.init(jax.random.key(2), video, idx)["params"]
+  logits, state = gan.discriminator.apply({"params": params}, video, idx, capture_intermediates=True)
+  spatial_convs = len(config.model.discriminator.spatial_widths)
+  temporal_convs = len(config.model.discriminator.temporal_widths)
+  for head, last_conv, position_axes in (("spatial", f"spatial{spatial_convs - 1}", (2, 3)),
+                                         ("temporal", f"temporal{temporal_convs - 1}", (1, 2, 3))):
+    conv_out = np.asarray(state["intermediates"][last_conv]["__call__"][0], np.float64)
+    features = np.where(conv_out > 0, conv_out, 0.2 * conv_out)  # leaky ReLU
+    batch_dims = features.shape[:position_axes[0]]  # [B, k] frames or [B] clips
+    if pooling == "sum":
+      features = features.sum(position_axes)
+    else:
+      features = features.reshape(*batch_dims, -1)
+    dense = params[f"{head}_logit"]
+    expected = features @ np.asarray(dense["kernel"])[:, 0] + float(dense["bias"][0])
+    np.testing.assert_allclose(logits[head], expected, rtol=1e-5, atol=1e-5)
+  if pooling == "sum":  # One weight per channel, wherever the features are.
+    assert params["spatial_logit"]["kernel"].shape == (config.model.discriminator.spatial_widths[-1], 1)
+
+
 def test_spectral_norm_converges_to_largest_singular_value(tiny_config):
   config = tiny_config()
   config.model.discriminator.spectral_norm = True

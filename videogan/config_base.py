@@ -68,6 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)  # On the half-size clip: 32 -> 2 px.
   config.model.discriminator.spatial_frames = 4  # k frames judged by spatial_disc.
   config.model.discriminator.spectral_norm = True
+  config.model.discriminator.pooling = "flatten"  # Or "sum": each head's features summed over positions.
 
   # Objective and optimisation.
   config.loss = "non_saturating"  # Or "hinge".

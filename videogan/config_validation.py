@@ -14,6 +14,7 @@ import ml_collections
 
 from videogan import losses, parallel
 from videogan.data import degrade, mnist, moving_mnist
+from videogan.models import discriminator as discriminator_lib
 from videogan.models import enhancer, layers
 from videogan.models import generator as generator_lib
 
@@ -142,6 +143,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "model.discriminator.spatial_frames", lambda k: k <= config.data.clip_len,
          f"at most data.clip_len={config.data.clip_len}")
   _check(config, "model.discriminator.spectral_norm", lambda x: isinstance(x, bool), "True or False")
+  _check(config, "model.discriminator.pooling", one_of(discriminator_lib.POOLINGS),
+         "'flatten' (a logit weight per position) or 'sum' (features summed over positions)")
 
   _check(config, "loss", one_of(tuple(losses.GAN_LOSSES)), f"one of {tuple(losses.GAN_LOSSES)}")
   _check(config, "r1_weight", lambda x: x >= 0, "a number >= 0")

@@ -5,18 +5,27 @@
 * `temporal_disc` judges the whole clip, spatially downsampled 2x, with (2+1)D
   convs: is the motion plausible?
 
+Each head ends in a linear logit on its last features, either flattened (one
+weight per position, DCGAN-style) or summed over positions (BigGAN-style, as
+DVD-GAN's heads are). The sum judges an object by the same weights wherever it
+is, so D need not learn a digit again at every place it can move to.
+
 The GAN loss is applied to each head's logits and the two losses are summed.
 Spectral normalisation (Miyato et al., 2018) on every layer is optional; its
 power-iteration vectors live in the "batch_stats" collection.
 """
 
 from collections.abc import Sequence
+from typing import Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from videogan.models import layers
+
+Pooling = Literal["flatten", "sum"]
+POOLINGS = ("flatten", "sum")
 
 
 class Discriminator(nn.Module):
@@ -26,6 +35,8 @@ class Discriminator(nn.Module):
     spatial_widths: channels of the stride-2 frame convs.
     temporal_widths: channels of the stride-2 (2+1)D convs on the half-size clip.
     spectral_norm: wrap every layer in `nn.SpectralNorm`.
+    pooling: each head's logit from its last features "flatten"ed (a weight per
+      position) or "sum"med over positions (and time).
     num_classes: > 0 makes D a projection discriminator (Miyato & Koyama,
       2018): each head's logit gets <embed(y), phi(x)>, phi(x) its last features.
     impl: video conv implementation, see `layers`.
@@ -34,6 +45,7 @@ class Discriminator(nn.Module):
   spatial_widths: Sequence[int] = (32, 64, 128, 256)
   temporal_widths: Sequence[int] = (32, 64, 128, 256)
   spectral_norm: bool = True
+  pooling: Pooling = "flatten"
   num_classes: int = 0
   impl: layers.Impl = "fold"
 
@@ -60,7 +72,7 @@ class Discriminator(nn.Module):
     for i, width in enumerate(self.spatial_widths):
       conv = layers.SpatialConv(width, kernel=4, stride=2, impl=self.impl, name=f"spatial{i}")
       x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
-    features = x.reshape(*x.shape[:2], -1)
+    features = x.sum(axis=(2, 3)) if self.pooling == "sum" else x.reshape(*x.shape[:2], -1)  # [B, k, F]
     spatial = self._apply(nn.Dense(1, name="spatial_logit"), features, update_stats)[..., 0]
     spatial = spatial + self._projection(features, label, "spatial_class_embed")
 
@@ -69,7 +81,7 @@ class Discriminator(nn.Module):
     for i, width in enumerate(self.temporal_widths):
       conv = layers.VideoConv(width, kernel=4, stride=2, temporal_stride=2 if x.shape[1] > 1 else 1, impl=self.impl, name=f"temporal{i}")
       x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
-    features = x.reshape(b, -1)
+    features = x.sum(axis=(1, 2, 3)) if self.pooling == "sum" else x.reshape(b, -1)  # [B, F]
     temporal = self._apply(nn.Dense(1, name="temporal_logit"), features, update_stats)[..., 0]
     temporal = temporal + self._projection(features, label, "temporal_class_embed")
 

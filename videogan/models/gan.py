@@ -54,6 +54,7 @@ class VideoGAN:
             spatial_widths=tuple(d.spatial_widths),
             temporal_widths=tuple(d.temporal_widths),
             spectral_norm=d.spectral_norm,
+            pooling=d.pooling,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,
         ),
