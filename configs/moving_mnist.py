@@ -51,6 +51,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.discriminator.spatial_widths = (16, 32, 64, 128)
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)
   config.model.discriminator.spatial_frames = 4
+  if variant == "default":
+    # D sums each head's last features over positions (BigGAN-style, as DVD-GAN's heads do), so
+    # it judges a digit with the same weights wherever the digit is; with learning rates of 5e-4
+    # (from 2e-4) FVD 35.9 and 34.8 over two seeds against 43.4 and 38.9 (README Results).
+    # The other variants keep the flattened heads and 2e-4 they were measured with.
+    config.model.discriminator.pooling = "sum"
+    config.optimizer.g_learning_rate = 5e-4
+    config.optimizer.d_learning_rate = 5e-4
 
   # Sized for two CPU cores: 0.08-0.12 s/step (benchmarks/train_step.py; 0.28 s with
   # the previous per-frame G), so 8000 steps take about 19 minutes with sampling
