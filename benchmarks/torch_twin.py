@@ -197,8 +197,7 @@ class Discriminator(nn.Module):
 
   def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, impl, pooling="flatten"):
     super().__init__()
-    self.pooling = pooling
-    summed = pooling == "sum"  # Then each logit has one input per channel.
+    self.summed = summed = pooling == "sum"  # Then each logit has one input per channel.
     wrap = spectral_norm if sn else (lambda m: m)
     self.spatial = nn.ModuleList()
     for c_in, c_out in zip((channels, *spatial_widths[:-1]), spatial_widths, strict=True):
@@ -224,12 +223,12 @@ class Discriminator(nn.Module):
     for conv in self.spatial:
       x = F.leaky_relu(conv(x), 0.2)
     x = x.permute(0, 2, 3, 4, 1)  # [B, k, h, w, C]: positions before channels, as the JAX D flattens.
-    spatial = self.spatial_logit(x.sum((2, 3)) if self.pooling == "sum" else x.reshape(b, x.shape[1], -1))[..., 0]
+    spatial = self.spatial_logit(x.sum((2, 3)) if self.summed else x.reshape(b, x.shape[1], -1))[..., 0]
     x = F.avg_pool3d(video, (1, 2, 2))
     for conv in self.temporal:
       x = F.leaky_relu(conv(x), 0.2)
     x = x.permute(0, 2, 3, 4, 1)
-    temporal = self.temporal_logit(x.sum((1, 2, 3)) if self.pooling == "sum" else x.reshape(b, -1))[..., 0]
+    temporal = self.temporal_logit(x.sum((1, 2, 3)) if self.summed else x.reshape(b, -1))[..., 0]
     return spatial, temporal
 
 
