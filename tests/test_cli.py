@@ -81,6 +81,8 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
     ("model.generator.widths", (8, 8), "config.model.generator.widths"),
     ("model.generator.sprite_blend", "add", "config.model.generator.sprite_blend='add'"),
     ("model.discriminator.pooling", "mean", "config.model.discriminator.pooling='mean'"),
+    ("optimizer.decay", "cosine", "config.optimizer.decay='cosine'"),
+    ("optimizer.decay_begin", 4, "config.optimizer.decay_begin=4: expected a step in [0, total_steps=4)"),
 ])
 def test_more_invalid_values_are_named(tiny_config, key, value, message):
   # The CLI turns these ConfigErrors into the same message and exit status as above.

@@ -134,3 +134,20 @@ def test_bfloat16_compute_keeps_float32_state_and_matches_float32(setup, tiny_co
   # Adam's first step moves each parameter by ~lr: the bf16 step's parameters are close to the f32 step's.
   lr = config.optimizer.g_learning_rate
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2.5 * lr), new_bf16.g_params, new_f32.g_params)
+
+
+def test_linear_learning_rate_decay_by_hand(tiny_config):
+  """optimizer.decay="linear": Adam's step on a constant gradient g is -lr_t g / (|g| + eps) ~ -lr_t,
+  with lr_t = lr before decay_begin = 4 and lr (10 - t) / (10 - 4) from there to total_steps = 10."""
+  config = tiny_config()
+  config.total_steps, config.optimizer.decay, config.optimizer.decay_begin = 10, "linear", 4
+  config.optimizer.g_learning_rate, config.optimizer.d_learning_rate = 1e-3, 3e-3
+  expected = [1.0] * 4 + [(10 - t) / 6 for t in range(4, 10)]
+  for tx, lr in zip(state_lib.make_optimizers(config), (1e-3, 3e-3), strict=True):
+    params = {"w": jnp.zeros(2)}
+    opt_state = tx.init(params)
+    steps = []
+    for _ in range(10):
+      updates, opt_state = tx.update({"w": jnp.array([0.5, -2.0])}, opt_state, params)
+      steps.append(np.asarray(updates["w"]))
+    np.testing.assert_allclose(np.stack(steps), -lr * np.array(expected)[:, None] * np.array([1, -1]), rtol=1e-5)

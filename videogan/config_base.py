@@ -81,6 +81,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.optimizer.b1 = 0.5
   config.optimizer.b2 = 0.999
   config.optimizer.eps = 1e-8
+  config.optimizer.decay = "none"  # Or "linear": both learning rates fall linearly to 0 at total_steps,
+  config.optimizer.decay_begin = 0  # from this step on (constant before it).
   config.ema_decay = 0.995
   config.batch_size = 8  # Global, over all devices and processes.
   config.total_steps = 4000

@@ -153,6 +153,9 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   for key in ("optimizer.g_learning_rate", "optimizer.d_learning_rate"):
     _check(config, key, lambda x: x > 0, "a positive learning rate")
   _check(config, "optimizer.eps", lambda x: x > 0, "a positive number (Adam's epsilon)")
+  _check(config, "optimizer.decay", one_of(("none", "linear")), "'none' (constant learning rates) or 'linear'")
+  _check(config, "optimizer.decay_begin", lambda t: isinstance(t, int) and 0 <= t < config.total_steps,
+         f"a step in [0, total_steps={config.total_steps})")
   for key in ("optimizer.b1", "optimizer.b2"):
     _check(config, key, lambda x: 0 <= x < 1, "a number in [0, 1)")
   for key in ("fvd.num_real", "fvd.num_generated", "fvd.batch_size", "fvd.periodic_clips"):

@@ -35,10 +35,20 @@ class TrainState:
 
 
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """Adam for G and for D (two-time-scale learning rates are allowed)."""
+  """Adam for G and for D (two-time-scale learning rates are allowed).
+
+  With `optimizer.decay="linear"` each learning rate is lr_t = lr for
+  t < t_0 = decay_begin, then lr (T - t) / (T - t_0), 0 at T = total_steps.
+  """
   opt = config.optimizer
-  g_tx = optax.adam(opt.g_learning_rate, b1=opt.b1, b2=opt.b2, eps=opt.eps)
-  d_tx = optax.adam(opt.d_learning_rate, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+
+  def learning_rate(peak: float) -> optax.ScalarOrSchedule:
+    if opt.decay == "none":
+      return peak  # A constant: the optimizer state has no step count.
+    return optax.linear_schedule(peak, 0.0, config.total_steps - opt.decay_begin, transition_begin=opt.decay_begin)
+
+  g_tx = optax.adam(learning_rate(opt.g_learning_rate), b1=opt.b1, b2=opt.b2, eps=opt.eps)
+  d_tx = optax.adam(learning_rate(opt.d_learning_rate), b1=opt.b1, b2=opt.b2, eps=opt.eps)
   return g_tx, d_tx
 
 
