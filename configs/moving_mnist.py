@@ -62,7 +62,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.optimizer.d_learning_rate = 5e-4
 
   # Sized for two CPU cores: 0.08-0.12 s/step (benchmarks/train_step.py; 0.28 s with
-  # the previous per-frame G), so 8000 steps take about 19 minutes with sampling
+  # the previous per-frame G), so 8000 steps take 12-20 minutes with sampling
   # and checkpoints (README Results).
   # On accelerators raise batch_size and widths.
   config.batch_size = 4
