@@ -259,6 +259,8 @@ def build(config):
       fmt = torch.channels_last if isinstance(module, nn.Conv2d) else torch.channels_last_3d
       module.to(memory_format=fmt)
   opt = config.optimizer
+  if opt.decay != "none":  # A schedule costs nothing per step; the twin keeps to constant learning rates.
+    raise ValueError(f"config.optimizer.decay={opt.decay!r}: the twin has constant learning rates ('none').")
   g_opt = torch.optim.Adam(gen.parameters(), opt.g_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps)
   d_opt = torch.optim.Adam(disc.parameters(), opt.d_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps)
   ema = [p.detach().clone() for p in gen.parameters()]
