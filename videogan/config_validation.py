@@ -13,6 +13,7 @@ import jax
 import ml_collections
 
 from videogan import losses, parallel
+from videogan import state as state_lib
 from videogan.data import degrade, mnist, moving_mnist
 from videogan.models import discriminator as discriminator_lib
 from videogan.models import enhancer, layers
@@ -153,7 +154,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   for key in ("optimizer.g_learning_rate", "optimizer.d_learning_rate"):
     _check(config, key, lambda x: x > 0, "a positive learning rate")
   _check(config, "optimizer.eps", lambda x: x > 0, "a positive number (Adam's epsilon)")
-  _check(config, "optimizer.decay", one_of(("none", "linear")), "'none' (constant learning rates) or 'linear'")
+  _check(config, "optimizer.decay", one_of(state_lib.DECAYS), "'none' (constant learning rates) or 'linear'")
   _check(config, "optimizer.decay_begin", lambda t: isinstance(t, int) and 0 <= t < config.total_steps,
          f"a step in [0, total_steps={config.total_steps})")
   for key in ("optimizer.b1", "optimizer.b2"):

@@ -34,6 +34,9 @@ class TrainState:
   d_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
 
+DECAYS = ("none", "linear")  # config.optimizer.decay: constant learning rates, or falling linearly to 0.
+
+
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
   """Adam for G and for D (two-time-scale learning rates are allowed).
 
