@@ -86,3 +86,22 @@ def test_score_ranks_real_clips_far_above_noise_and_scrambled_pixels(classify):
                              "sure_classes": [0] * 10}
   with pytest.raises(ValueError, match=r"grey uint8 clips \[N, T, H, W, 1\], got shape \(2, 8, 64, 64, 3\)"):
     digits.score(np.zeros((2, 8, 64, 64, 3), np.uint8), probabilities)
+
+
+def test_a_damaged_classifier_cache_is_trained_again_and_rewritten(classify, monkeypatch, tmp_path):
+  config, probabilities = classify
+  (cached,) = Path(config.fvd.cache_dir).glob("digit_classifier_*.npz")
+  with np.load(cached) as f:
+    params = digits.traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files})
+  damaged = tmp_path / cached.name
+  damaged.write_bytes(b"not an npz")
+  trained = []
+  monkeypatch.setattr(digits, "train_classifier", lambda data: trained.append(len(data[0])) or params)
+  config = config.copy_and_resolve_references()
+  config.fvd.cache_dir = str(tmp_path)
+  again = digits.load_classifier(config)
+  assert trained == [60000]  # Trained again, on MNIST's train digits...
+  images = digits.junk(*mnist.load_labelled("test"), 20, seed=5)
+  np.testing.assert_allclose(again(images), probabilities(images), atol=1e-6)
+  with np.load(damaged) as f:  # ... and cached again, readable.
+    assert set(f.files) == {"/".join(k) for k in digits.traverse_util.flatten_dict(params)}

@@ -23,6 +23,7 @@ whether a glyph is a digit. This score reads the glyphs themselves:
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import flax.linen as nn
@@ -218,18 +219,26 @@ def train_classifier(train_digits: np.ndarray, recipe: dict = RECIPE) -> dict:
 def load_classifier(config: ml_collections.ConfigDict):
   """`probabilities(glyphs [N, 28, 28]) -> [N, 11]`, training the classifier once per recipe and cache dir."""
   path = _cache_path(config.fvd.cache_dir)
+  params = None
   if path.is_file():
-    with np.load(path, allow_pickle=False) as f:
-      params = traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files})
-    logging.info("Digit classifier from %s.", path)
-  else:
+    try:
+      with np.load(path, allow_pickle=False) as f:
+        params = traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files})
+      logging.info("Digit classifier from %s.", path)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+      logging.warning("Digit classifier %s is unreadable (%s); training it again.", path, e)
+  if params is None:
     data = config.data
     params = train_classifier(mnist.load_labelled("train", data.mnist_source, data.tfds_data_dir, data.download))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **{"/".join(k): v for k, v in traverse_util.flatten_dict(params).items()})
-    os.replace(tmp, path)
-    logging.info("Digit classifier trained and cached in %s.", path)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # Written whole, then renamed.
+    try:
+      path.parent.mkdir(parents=True, exist_ok=True)
+      np.savez(tmp, **{"/".join(k): v for k, v in traverse_util.flatten_dict(params).items()})
+      os.replace(tmp, path)
+      logging.info("Digit classifier trained and cached in %s.", path)
+    except OSError as e:  # A read-only or full cache dir: train again next time, keep this evaluation.
+      tmp.unlink(missing_ok=True)
+      logging.warning("Digit classifier not cached in %s (%s).", path, e)
   apply = jax.jit(lambda x: jax.nn.softmax(Classifier().apply({"params": params}, x)))
 
   def probabilities(images: np.ndarray) -> np.ndarray:
