@@ -1,6 +1,7 @@
 """FVD: the distance against numpy/scipy, the resize against TensorFlow, the I3D port against the package's own."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -111,7 +112,8 @@ def test_periodic_and_eval_mode_fvd_with_recipe_and_cached_real_statistics(tmp_p
   workdir, cache = tmp_path / "run", tmp_path / "cache"
   proc = run_cli("--config", TINY_FVD[0], "--workdir", str(workdir), *TINY_FVD[1:2], "--config.fvd.every=4",
                  "--config.fvd.periodic_clips=4", f"--config.fvd.cache_dir={cache}")
-  assert "step 4: FVD (4 clips" in proc.stderr  # The periodic FVD during training.
+  assert "step 4: FVD (4 clips" in proc.stderr  # The periodic FVD during training, with the digit score.
+  assert re.search(r"step 4: FVD \(4 clips, noisier than --mode eval\) [\d.]+, digit score [01]\.\d{3}", proc.stderr)
   proc = run_cli("--config", TINY_FVD[0], "--workdir", str(workdir), "--mode", "eval", *TINY_FVD[1:],
                  f"--config.fvd.cache_dir={cache}")
   report = json.loads((workdir / "fvd_step_4.json").read_text())

@@ -103,7 +103,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.sample = ml_collections.ConfigDict()
   config.sample.num_clips = 16  # Clips in training grids and written by --mode sample.
 
-  # FVD (videogan/evaluate.py): --mode eval, and every `fvd.every` steps in training (0 = never).
+  # FVD (videogan/evaluate.py): --mode eval, and every `fvd.every` steps in training (0 = never). On
+  # Moving MNIST both add the digit score of the same clips (videogan/digits.py).
   config.fvd = ml_collections.ConfigDict()
   config.fvd.num_real = 256  # Real clips of `real_split` (deterministic evaluation clips).
   config.fvd.num_generated = 256
@@ -111,7 +112,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.fvd.seed = 0
   config.fvd.resize = "bilinear_tf1"  # To 224 px as the reference code (TF1 resize_bilinear), or "bilinear".
   config.fvd.batch_size = 8  # Clips per I3D call.
-  config.fvd.cache_dir = "~/.cache/videogan"  # Real-feature statistics, keyed by a hash of dataset + recipe.
+  config.fvd.cache_dir = "~/.cache/videogan"  # Real-feature statistics (keyed by a hash of dataset + recipe), digit classifier.
   config.fvd.every = 0
   config.fvd.periodic_clips = 64  # Real and generated clips for the periodic (cheaper, noisier) FVD.
   return config

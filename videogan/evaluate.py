@@ -207,12 +207,6 @@ def generated_clips(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, 
     done += n
 
 
-def generated_features(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, extractor: FeatureExtractor,
-                       num: int, seed: int) -> np.ndarray:
-  """I3D features of `num` clips from the generator."""
-  return np.concatenate([extractor(clips) for clips in generated_clips(config, gan, g_params, num, seed)])
-
-
 def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, step: int | None = None) -> dict:
   """FVD of the EMA generator saved in `workdir` against the real clips; writes WORKDIR/fvd_step_N.json."""
   check_config(config)
