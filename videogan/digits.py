@@ -43,7 +43,7 @@ HALO = 2  # Grey pixels this close to a core belong to its glyph (its anti-alias
 SURE = 0.9  # A glyph counts as a digit when the classifier gives one digit more than this.
 JUNK = 10  # The 11th class.
 EIGHT_CONNECTED = np.ones((3, 3), bool)
-RECIPE = {  # Everything the classifier depends on; its hash names the cached weights.
+RECIPE = {  # What the classifier depends on; its hash names the cached weights (bump version with the code).
     "version": 1, "net": "conv16/2-conv32/2-dense64", "digits": "MNIST train (60k)", "junk": 20000,
     "steps": 2000, "batch": 128, "lr": 2e-3, "seed": 0, "normalise": "longer side 20, centre of mass in 28x28",
 }
@@ -186,9 +186,9 @@ def _cache_path(cache_dir: str) -> Path:
   return Path(os.path.expanduser(cache_dir)) / f"digit_classifier_{digest}.npz"
 
 
-def train_classifier(train_digits: np.ndarray, recipe: dict = RECIPE) -> dict:
-  """Params of `Classifier` after `recipe["steps"]` Adam steps on normalised digits and junk (labels 0-10)."""
-  images, labels = train_digits
+def train_classifier(data: tuple[np.ndarray, np.ndarray], recipe: dict = RECIPE) -> dict:
+  """`Classifier`'s params after `recipe["steps"]` Adam steps on (uint8 digits, labels), normalised, plus junk."""
+  images, labels = data
   glyph_images = np.stack([normalise(tight_crop(d.astype(np.float32) / 255.0)) for d in images])
   junk_images = junk(images, labels, recipe["junk"], recipe["seed"])
   x = np.concatenate([glyph_images, junk_images])
