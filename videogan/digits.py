@@ -14,7 +14,7 @@ whether a glyph is a digit. This score reads the glyphs themselves:
 3. the score: the share of glyphs read as a digit with p > `SURE`, with glyphs
    and bright pixels per frame and the sure reads' classes, for the generated
    clips and for real test clips side by side. Real clips are the ceiling, and
-   it is below 1: two digits that touch are one glyph, read as junk (0.66 of
+   it is below 1: two digits that touch are one glyph, read as junk (0.68 of
    1.62 glyphs per frame in 256 test clips).
 
 `--mode eval` adds it to `fvd_step_N.json` for `data.source="moving_mnist"`.
