@@ -5,6 +5,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from flax import traverse_util
+from scipy import ndimage
 
 from tests.conftest import load_config
 from videogan import digits
@@ -31,7 +33,7 @@ def test_resize_matches_jax_antialiased_linear_resize(shape, size):
 def test_glyphs_are_the_frames_digits_and_not_its_specks():
   images, labels = mnist.load_labelled("test")
   # Two test digits whose bright pixels are one 8-connected component each, as most are.
-  whole = [i for i in range(200) if digits.ndimage.label(images[i] > 127, digits.EIGHT_CONNECTED)[1] == 1]
+  whole = [i for i in range(200) if ndimage.label(images[i] > 127, digits.EIGHT_CONNECTED)[1] == 1]
   a, b = images[whole[0]], images[whole[1]]
   frame = np.zeros((64, 64), np.uint8)
   frame[2:30, 2:30], frame[34:62, 30:58] = a, b
@@ -43,7 +45,7 @@ def test_glyphs_are_the_frames_digits_and_not_its_specks():
     assert np.abs(glyph - digits.normalise(digits.tight_crop(digit / 255.0))).mean() < 0.01
     rows, cols = np.nonzero(glyph > 0.05)
     assert max(np.ptp(rows), np.ptp(cols)) + 1 in (20, 21)
-    np.testing.assert_allclose(digits.ndimage.center_of_mass(glyph), (13.5, 13.5), atol=0.5)
+    np.testing.assert_allclose(ndimage.center_of_mass(glyph), (13.5, 13.5), atol=0.5)
   assert digits.glyphs(np.zeros((64, 64), np.uint8)) == []
 
 
@@ -92,7 +94,7 @@ def test_a_damaged_classifier_cache_is_trained_again_and_rewritten(classify, mon
   config, probabilities = classify
   (cached,) = Path(config.fvd.cache_dir).glob("digit_classifier_*.npz")
   with np.load(cached) as f:
-    params = digits.traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files})
+    params = traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files})
   damaged = tmp_path / cached.name
   damaged.write_bytes(b"not an npz")
   trained = []
@@ -104,4 +106,4 @@ def test_a_damaged_classifier_cache_is_trained_again_and_rewritten(classify, mon
   images = digits.junk(*mnist.load_labelled("test"), 20, seed=5)
   np.testing.assert_allclose(again(images), probabilities(images), atol=1e-6)
   with np.load(damaged) as f:  # ... and cached again, readable.
-    assert set(f.files) == {"/".join(k) for k in digits.traverse_util.flatten_dict(params)}
+    assert set(f.files) == {"/".join(k) for k in traverse_util.flatten_dict(params)}
