@@ -241,17 +241,15 @@ def load_classifier(config: ml_collections.ConfigDict):
       logging.warning("Digit classifier not cached in %s (%s).", path, e)
   apply = jax.jit(lambda x: jax.nn.softmax(Classifier().apply({"params": params}, x)))
 
-  def probabilities(images: np.ndarray) -> np.ndarray:
-    out = [np.asarray(apply(_pad(images[i : i + 256], 256)))[: len(images[i : i + 256])]
-           for i in range(0, len(images), 256)]
-    return np.concatenate(out) if out else np.zeros((0, JUNK + 1), np.float32)
+  def probabilities(images: np.ndarray, batch: int = 256) -> np.ndarray:
+    out = [np.zeros((0, JUNK + 1), np.float32)]
+    for i in range(0, len(images), batch):
+      chunk = images[i : i + batch]
+      padded = np.concatenate([chunk, np.zeros((batch - len(chunk), 28, 28), chunk.dtype)])  # One compiled shape.
+      out.append(np.asarray(apply(padded))[: len(chunk)])
+    return np.concatenate(out)
 
   return probabilities
-
-
-def _pad(batch: np.ndarray, size: int) -> np.ndarray:
-  """One compiled shape: pad the last batch with zeros."""
-  return np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), batch.dtype)])
 
 
 # ----------------------------------------------------------------------------- the score

@@ -214,14 +214,15 @@ def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, st
   gan = VideoGAN.from_config(config)
   state = checkpoint.restore_from_workdir(config, workdir, gan, step)
   mu_r, sigma_r = real_statistics(config, extractor)
-  features, kept = [], []  # kept: the clips, for the digit score.
+  digit_score = digits.applies(config)  # Moving MNIST: also read the same clips' glyphs.
+  features, kept = [], []
   for clips in generated_clips(config, gan, state.ema_g_params, config.fvd.num_generated, config.fvd.seed):
     features.append(extractor(clips))
-    if digits.applies(config):
+    if digit_score:
       kept.append(clips)
   mu_g, sigma_g = gaussian(np.concatenate(features))
   report = {"fvd": frechet_distance(mu_r, sigma_r, mu_g, sigma_g), "step": int(state.step), "recipe": recipe(config)}
-  if digits.applies(config):  # The same generated clips, and the FVD recipe's real clips.
+  if digit_score:  # Beside the FVD recipe's real clips.
     real = np.concatenate(list(real_clips(config, config.fvd.num_real, config.fvd.real_split, config.fvd.seed)))
     report["digits"] = digits.report(config, np.concatenate(kept), real)
   path = Path(workdir) / f"fvd_step_{int(state.step)}.json"
