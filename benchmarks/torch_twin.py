@@ -129,19 +129,20 @@ class SpriteGenerator(nn.Module):
   """motion="sprites": a background and sprites decoded once per clip, moved by the GRU, as videogan's."""
 
   def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, num_sprites, blend,
-               decoder, positions, impl):
+               decoder, positions, background, impl):
     super().__init__()
     self.widths, self.upsample, self.k, self.c, self.blend = widths, upsample, num_sprites, out_channels, blend
     self.whole_pixels = positions == "pixel"
     self.m = out_channels + 1 if blend == "over" else out_channels  # Colour (and opacity for "over") per sprite.
-    self.maps = num_sprites + 1 if decoder == "shared" else 1  # 4 px maps: one per layer, or one for all.
+    self.bg = int(background)  # Background layers: 1, or 0 (black).
+    self.maps = num_sprites + self.bg if decoder == "shared" else 1  # 4 px maps: one per layer, or one for all.
     self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
     self.project = nn.Linear(content_dim, 16 * widths[0] * self.maps)
-    self.blocks = nn.ModuleList(
-        SpatialConv(c_in, c_out, impl=impl) for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
+    pairs = list(zip(widths[:-1], widths[1:], strict=True))
+    self.blocks = nn.ModuleList(SpatialConv(c_in, c_out, impl=impl) for c_in, c_out in pairs[: len(pairs) - 1 + self.bg])
     self.to_sprites = SpatialConv(widths[-2], (1 if decoder == "shared" else num_sprites) * self.m * upsample**2,
                                   impl=impl)
-    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl)
+    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl) if self.bg else None
     self.to_start = nn.Linear(content_dim, 2 * num_sprites)
     self.to_velocity = nn.Linear(motion_dim, 2 * num_sprites)
 
@@ -153,16 +154,21 @@ class SpriteGenerator(nn.Module):
     b, t, _ = motion_noise.shape
     x = self.project(content).reshape(b, self.maps, 4, 4, self.widths[0]).permute(0, 4, 1, 2, 3)  # [B, C, L, 4, 4]
     x = torch.relu(pixel_norm(x)).contiguous(memory_format=torch.channels_last_3d)
-    for i, block in enumerate(self.blocks):
-      if i == len(self.blocks) - 1:
-        if self.maps > 1:  # Shared: layer 0 is the background, 1..K the sprites.
-          sprites, x = self.to_image(self.to_sprites(x[:, :, 1:])), x[:, :, :1]
+    for i in range(len(self.widths) - 1):
+      if i == len(self.widths) - 2:
+        if self.maps > 1:  # Shared: layer 0 is the background (if any), the rest the sprites.
+          sprites, x = self.to_image(self.to_sprites(x[:, :, self.bg :])), x[:, :, :1]
         else:
           sprites = self.to_image(self.to_sprites(x))
         sprites = sprites.reshape(b, self.k, self.m, *sprites.shape[-2:])  # [B, K, m, S, S]
-      x = torch.relu(pixel_norm(block(F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"))))
-    background = torch.tanh(self.to_image(self.to_pixels(x))[:, 0])  # [B, C, H, W]
-    side, size = background.shape[-1], sprites.shape[-1]
+        if not self.bg:
+          break
+      x = torch.relu(pixel_norm(self.blocks[i](F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"))))
+    side, size = 4 * 2 ** (len(self.widths) - 1) * self.upsample, sprites.shape[-1]
+    if self.bg:
+      background = torch.tanh(self.to_image(self.to_pixels(x))[:, 0])  # [B, C, H, W]
+    else:  # Black.
+      background = torch.full((b, self.c, side, side), -1.0)
     motion, _ = self.rnn(motion_noise)
     path = self.to_start(content)[:, None] + torch.cumsum(self.to_velocity(motion), 1)
     corner = (1 - (torch.remainder(path, 2) - 1).abs()) * (side - size)  # Bounced inside the frame.
@@ -195,15 +201,18 @@ class SpriteGenerator(nn.Module):
 class Discriminator(nn.Module):
   """DVD-GAN-style spatial (k frames) + temporal (half-size clip) heads, spectral norm."""
 
-  def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, impl, pooling="flatten"):
+  def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, impl, pooling="flatten",
+               spatial_depth=1):
     super().__init__()
     self.summed = summed = pooling == "sum"  # Then each logit has one input per channel.
     wrap = spectral_norm if sn else (lambda m: m)
     self.spatial = nn.ModuleList()
     for c_in, c_out in zip((channels, *spatial_widths[:-1]), spatial_widths, strict=True):
-      conv = SpatialConv(c_in, c_out, 4, 2, impl)
-      conv.conv = wrap(conv.conv)
-      self.spatial.append(conv)
+      # The stride-2 4x4 conv, then spatial_depth - 1 stride-1 3x3 convs, as videogan's.
+      for conv in [SpatialConv(c_in, c_out, 4, 2, impl)] + [SpatialConv(c_out, c_out, 3, 1, impl)
+                                                             for _ in range(spatial_depth - 1)]:
+        conv.conv = wrap(conv.conv)
+        self.spatial.append(conv)
     self.spatial_logit = wrap(nn.Linear(spatial_widths[-1] * (1 if summed else (size // 2 ** len(spatial_widths)) ** 2), 1))
     self.temporal = nn.ModuleList()
     t = clip_len
@@ -246,14 +255,14 @@ def build(config):
   if g.motion == "sprites":
     gen = SpriteGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                           g.output_upsample, g.num_sprites, g.sprite_blend, g.sprite_decoder,
-                          g.sprite_positions, impl)
+                          g.sprite_positions, g.sprite_background, impl)
   elif g.motion == "gru":
     gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                     g.output_upsample, impl)
   else:
     raise ValueError(f"config.model.generator.motion={g.motion!r}: the twin has 'gru' and 'sprites'.")
   disc = Discriminator(config.data.channels, config.data.image_size, config.data.clip_len, tuple(d.spatial_widths),
-                       tuple(d.temporal_widths), d.spectral_norm, impl, d.pooling)
+                       tuple(d.temporal_widths), d.spectral_norm, impl, d.pooling, d.spatial_depth)
   for module in (*gen.modules(), *disc.modules()):  # Channels-last weights, as the activations.
     if isinstance(module, (nn.Conv2d, nn.Conv3d)):
       fmt = torch.channels_last if isinstance(module, nn.Conv2d) else torch.channels_last_3d

@@ -81,6 +81,7 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
     ("model.generator.widths", (8, 8), "config.model.generator.widths"),
     ("model.generator.sprite_blend", "add", "config.model.generator.sprite_blend='add'"),
     ("model.discriminator.pooling", "mean", "config.model.discriminator.pooling='mean'"),
+    ("model.discriminator.spatial_depth", 0, "config.model.discriminator.spatial_depth=0: expected a positive integer"),
     ("optimizer.decay", "cosine", "config.optimizer.decay='cosine'"),
     ("optimizer.decay_begin", 4, "config.optimizer.decay_begin=4: expected a step in [0, total_steps=4)"),
 ])

@@ -1,5 +1,7 @@
 """Generator and discriminator: shapes, ranges and spectral normalisation."""
 
+import re
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -105,9 +107,10 @@ def test_translate_to_whole_pixels_draws_rounded_and_passes_the_bilinear_gradien
   assert abs(want_top) > 1e-2 and abs(want_left) > 1e-2  # The places do get a gradient.
 
 
-@pytest.mark.parametrize("decoder,blend,positions", [("joint", "over", "subpixel"), ("shared", "max", "subpixel"),
-                                                     ("shared", "over", "subpixel"), ("shared", "max", "pixel")])
-def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend, positions):
+@pytest.mark.parametrize("decoder,blend,positions,background", [
+    ("joint", "over", "subpixel", True), ("shared", "max", "subpixel", True), ("shared", "over", "subpixel", True),
+    ("shared", "max", "pixel", True), ("shared", "max", "pixel", False), ("joint", "over", "subpixel", False)])
+def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend, positions, background):
   """Frames of motion "sprites" recomputed in numpy from the decoder's outputs (sprites, background, places)."""
   from scipy import ndimage
 
@@ -117,18 +120,23 @@ def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend, pos
   config.model.generator.sprite_decoder = decoder
   config.model.generator.sprite_blend = blend
   config.model.generator.sprite_positions = positions
+  config.model.generator.sprite_background = background
   gan = VideoGAN.from_config(config)
   latents = gan.latents(jax.random.key(1), 2)
   params = gan.generator.init(jax.random.key(0), **latents)
   assert params["params"]["project"]["kernel"].shape[-1] == 16 * config.model.generator.widths[0] * (
-      3 if decoder == "shared" else 1)  # A 4 px map per layer (background and 2 sprites), or one for all.
+      2 + background if decoder == "shared" else 1)  # A 4 px map per layer (background and 2 sprites), or one for all.
+  assert ("to_pixels" in params["params"]) == background  # No background: nothing decodes to full size.
   video, state = gan.generator.apply(params, **latents, capture_intermediates=True)
   inner = jax.tree.map(lambda a: np.asarray(a, np.float64), state["intermediates"])
   sprites = inner["to_sprites"]["__call__"][0]  # joint: [B, 1, 16, 16, K * m]; shared: [B, K, 16, 16, m].
   sprites = sprites[:, 0] if decoder == "joint" else np.concatenate(list(sprites.transpose(1, 0, 2, 3, 4)), -1)
   m = sprites.shape[-1] // 2  # [B, 16, 16, K * m]: per layer colour (and opacity).
   assert m == (2 if blend == "over" else 1)
-  background = np.tanh(inner["to_pixels"]["__call__"][0][..., 0])  # [B, 1, 32, 32]
+  if background:
+    background = np.tanh(inner["to_pixels"]["__call__"][0][..., 0])  # [B, 1, 32, 32]
+  else:
+    background = np.full((2, 1, 32, 32), -1.0)  # Black.
   path = inner["to_start"]["__call__"][0][:, None] + np.cumsum(inner["to_velocity"]["__call__"][0], 1)
   corners = 16 * (1 - np.abs(np.mod(path, 2) - 1))  # [B, T, 2K], bounced inside [0, 32 - 16].
   if positions == "pixel":
@@ -181,11 +189,12 @@ def test_discriminator_heads_and_frame_sampling(tiny_config):
   np.testing.assert_allclose(logits_perm["spatial"], logits["spatial"][:, ::-1], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("pooling", ["flatten", "sum"])
-def test_discriminator_logits_from_last_features(tiny_config, pooling):
+@pytest.mark.parametrize("pooling,depth", [("flatten", 1), ("sum", 1), ("sum", 2)])
+def test_discriminator_logits_from_last_features(tiny_config, pooling, depth):
   config = tiny_config()
   config.model.discriminator.spectral_norm = False
   config.model.discriminator.pooling = pooling
+  config.model.discriminator.spatial_depth = depth
   gan = VideoGAN.from_config(config)
   video = jax.random.uniform(jax.random.key(0), (2, *gan.video_shape), minval=-1, maxval=1)
   idx = gan.frame_indices(jax.random.key(1), 2)
@@ -193,7 +202,8 @@ def test_discriminator_logits_from_last_features(tiny_config, pooling):
   logits, state = gan.discriminator.apply({"params": params}, video, idx, capture_intermediates=True)
   spatial_convs = len(config.model.discriminator.spatial_widths)
   temporal_convs = len(config.model.discriminator.temporal_widths)
-  for head, last_conv, position_axes in (("spatial", f"spatial{spatial_convs - 1}", (2, 3)),
+  last_spatial = f"spatial{spatial_convs - 1}" + (f"_{depth - 1}" if depth > 1 else "")
+  for head, last_conv, position_axes in (("spatial", last_spatial, (2, 3)),
                                          ("temporal", f"temporal{temporal_convs - 1}", (1, 2, 3))):
     conv_out = np.asarray(state["intermediates"][last_conv]["__call__"][0], np.float64)
     features = np.where(conv_out > 0, conv_out, 0.2 * conv_out)  # leaky ReLU
@@ -207,6 +217,18 @@ def test_discriminator_logits_from_last_features(tiny_config, pooling):
     np.testing.assert_allclose(logits[head], expected, rtol=1e-5, atol=1e-5)
   if pooling == "sum":  # One weight per channel, wherever the features are.
     assert params["spatial_logit"]["kernel"].shape == (config.model.discriminator.spatial_widths[-1], 1)
+  widths = config.model.discriminator.spatial_widths
+  for i, width in enumerate(widths):  # Each stride-2 4x4 conv, then depth - 1 stride-1 3x3 convs of its width.
+    before = f"spatial{i}"
+    for j in range(1, depth):
+      layer = params[f"spatial{i}_{j}"]
+      assert layer["kernel"].shape == (3, 3, width, width)
+      x = np.asarray(state["intermediates"][before]["__call__"][0], np.float64)
+      want = numpy_spatial_conv(np.where(x > 0, x, 0.2 * x), np.asarray(layer["kernel"]), np.asarray(layer["bias"]), 1)
+      got = state["intermediates"][f"spatial{i}_{j}"]["__call__"][0]
+      np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+      before = f"spatial{i}_{j}"
+  assert sum(re.fullmatch(r"spatial\d+(_\d+)?", name) is not None for name in params) == len(widths) * depth
 
 
 def test_spectral_norm_converges_to_largest_singular_value(tiny_config):

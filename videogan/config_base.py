@@ -62,12 +62,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.generator.num_sprites = 2  # Layers moved over the background (motion "sprites").
   config.model.generator.sprite_blend = "over"  # How sprites combine: "over" (opacity) or "max" (the brighter).
   config.model.generator.sprite_decoder = "joint"  # "shared": one map per layer, decoded by the same blocks.
+  config.model.generator.sprite_background = True  # A learned background layer under the sprites, or black.
   config.model.generator.sprite_positions = "subpixel"  # Or "pixel": sprites drawn at whole pixels.
   config.model.discriminator = ml_collections.ConfigDict()
   config.model.discriminator.spatial_widths = (16, 32, 64, 128)  # Stride-2 convs: 64 -> 4 px.
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)  # On the half-size clip: 32 -> 2 px.
   config.model.discriminator.spatial_frames = 4  # k frames judged by spatial_disc.
   config.model.discriminator.spectral_norm = True
+  config.model.discriminator.spatial_depth = 1  # Convs per resolution: the stride-2 one, then stride-1 3x3s.
   config.model.discriminator.pooling = "flatten"  # Or "sum": each head's features summed over positions.
 
   # Objective and optimisation.

@@ -107,7 +107,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
               "sample.num_clips", "model.generator.content_dim", "model.generator.motion_noise_dim",
               "model.generator.motion_dim", "model.generator.temporal_kernel", "model.generator.num_sprites",
-              "model.discriminator.spatial_frames"):
+              "model.discriminator.spatial_frames", "model.discriminator.spatial_depth"):
     _check(config, key, _positive_int, "a positive integer")
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
@@ -131,6 +131,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
          "'shared' (one map per layer, decoded by the same blocks) or 'joint' (one map for all layers)")
   _check(config, "model.generator.sprite_positions", one_of(generator_lib.SPRITE_POSITIONS),
          "'subpixel' (sprites drawn at fractional places) or 'pixel' (at the nearest whole pixel)")
+  _check(config, "model.generator.sprite_background", lambda x: isinstance(x, bool), "True or False")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

@@ -5,6 +5,11 @@
 * `temporal_disc` judges the whole clip, spatially downsampled 2x, with (2+1)D
   convs: is the motion plausible?
 
+With `spatial_depth = n > 1` each stride-2 conv of the spatial head is followed
+by n - 1 stride-1 3x3 convs of the same width (as SNGAN's CNN discriminator
+pairs them, Miyato et al., 2018): more depth, and at the coarse resolutions a
+field of view of the whole frame, for about the cost of one more layer each.
+
 Each head ends in a linear logit on its last features, either flattened (one
 weight per position, DCGAN-style) or summed over positions (BigGAN-style, as
 DVD-GAN's heads are). The sum judges an object by the same weights wherever it
@@ -37,6 +42,8 @@ class Discriminator(nn.Module):
     spectral_norm: wrap every layer in `nn.SpectralNorm`.
     pooling: each head's logit from its last features "flatten"ed (a weight per
       position) or "sum"med over positions (and time).
+    spatial_depth: convs per resolution in the spatial head: the stride-2 4x4
+      conv, then `spatial_depth - 1` stride-1 3x3 convs.
     num_classes: > 0 makes D a projection discriminator (Miyato & Koyama,
       2018): each head's logit gets <embed(y), phi(x)>, phi(x) its last features.
     impl: video conv implementation, see `layers`.
@@ -46,6 +53,7 @@ class Discriminator(nn.Module):
   temporal_widths: Sequence[int] = (32, 64, 128, 256)
   spectral_norm: bool = True
   pooling: Pooling = "flatten"
+  spatial_depth: int = 1
   num_classes: int = 0
   impl: layers.Impl = "fold"
 
@@ -72,6 +80,9 @@ class Discriminator(nn.Module):
     for i, width in enumerate(self.spatial_widths):
       conv = layers.SpatialConv(width, kernel=4, stride=2, impl=self.impl, name=f"spatial{i}")
       x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
+      for j in range(1, self.spatial_depth):
+        conv = layers.SpatialConv(width, kernel=3, impl=self.impl, name=f"spatial{i}_{j}")
+        x = nn.leaky_relu(self._apply(conv, x, update_stats), 0.2)
     features = x.sum(axis=(2, 3)) if self.pooling == "sum" else x.reshape(*x.shape[:2], -1)  # [B, k, F]
     spatial = self._apply(nn.Dense(1, name="spatial_logit"), features, update_stats)[..., 0]
     spatial = spatial + self._projection(features, label, "spatial_class_embed")

@@ -32,6 +32,11 @@ which is how Moving MNIST combines its digits (a dark sprite pixel hides nothing
 
   f_t = 2 max(bg', move(c'_1, p_{1,t}), ..., move(c'_K, p_{K,t})) - 1,   x' = (x + 1) / 2
 
+With `sprite_background=False` there is no background layer (bg = -1, black):
+for data whose background is black, as Moving MNIST's, a learned one only adds
+grey patches that no real frame has, and its decode to full size was a fifth
+of the default's train step.
+
 `move` is a bilinear (sub-pixel) translation, two small matmuls, so positions
 get gradients; with `sprite_positions="pixel"` it draws at the rounded
 position, as Moving MNIST places its digits, and keeps the bilinear gradient.
@@ -113,6 +118,8 @@ class Generator(nn.Module):
       at its fractional place, shared between neighbouring pixels) or "pixel"
       (drawn at the nearest whole pixel, as Moving MNIST draws its digits; the
       place still gets the sub-pixel drawing's gradient, see `translate`).
+    sprite_background: with motion "sprites", decode a background layer
+      (True) or draw the sprites on black (False).
   """
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
@@ -129,6 +136,7 @@ class Generator(nn.Module):
   sprite_blend: SpriteBlend = "over"
   sprite_decoder: SpriteDecoder = "joint"
   sprite_positions: SpritePositions = "subpixel"
+  sprite_background: bool = True
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
@@ -205,21 +213,28 @@ class Generator(nn.Module):
     k, c, r = self.num_sprites, self.out_channels, self.output_upsample
     m = c + 1 if self.sprite_blend == "over" else c  # Channels per sprite: colour (and opacity for "over").
     shared = self.sprite_decoder == "shared"
-    # shared: one 4 px map per layer (background first), all decoded by the same blocks (layers on the T axis).
-    x = self._content_map(content, skips, maps=k + 1 if shared else 1)
+    # shared: one 4 px map per layer (background, if any, first), all decoded by the same blocks (layers on the
+    # T axis).
+    bg = int(self.sprite_background)  # Background layers: 1 or 0.
+    x = self._content_map(content, skips, maps=k + bg if shared else 1)
     for i in range(len(self.widths) - 1):  # 2-D blocks on the clip's map(s): one decode per clip.
       if i == len(self.widths) - 2:  # Half the frame size: the sprites (colour, and opacity for "over").
         # shared: each sprite layer gives its own sprite; joint: the one map gives all K.
-        source, per_map = (x[:, 1:], 1) if shared else (x, k)
+        source, per_map = (x[:, bg:], 1) if shared else (x, k)
         sprites = layers.depth_to_space(
             layers.SpatialConv(per_map * m * r * r, impl=self.impl, name="to_sprites")(source), r)
         sprites = jnp.moveaxis(sprites, 1, 3).reshape(b, *sprites.shape[2:4], k, m)  # [B, S, S, K, m]
+        if not bg:
+          break
         x = x[:, :1]  # The background decodes on to full size.
       x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                              impl=self.impl, name=f"block{i}")(x)
       x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
-    background = jnp.tanh(layers.depth_to_space(layers.SpatialConv(c * r * r, impl=self.impl, name="to_pixels")(x), r))
-    side, size = background.shape[2], sprites.shape[1]
+    side, size = 4 * 2 ** (len(self.widths) - 1) * r, sprites.shape[1]
+    if bg:
+      background = jnp.tanh(layers.depth_to_space(layers.SpatialConv(c * r * r, impl=self.impl, name="to_pixels")(x), r))
+    else:  # Black.
+      background = jnp.full((b, 1, side, side, c), -1, sprites.dtype)
     # Paths u_{k,t} (module docstring). Initial scales: starts spread over the frame, steps of ~0.1
     # of the free range per frame.
     start = nn.Dense(2 * k, kernel_init=nn.initializers.variance_scaling(4.0, "fan_in", "normal"),
