@@ -129,7 +129,7 @@ class SpriteGenerator(nn.Module):
   """motion="sprites": a background and sprites decoded once per clip, moved by the GRU, as videogan's."""
 
   def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, num_sprites, blend,
-               decoder, positions, background, impl):
+               decoder, positions, background, depth, impl):
     super().__init__()
     self.widths, self.upsample, self.k, self.c, self.blend = widths, upsample, num_sprites, out_channels, blend
     self.whole_pixels = positions == "pixel"
@@ -140,6 +140,9 @@ class SpriteGenerator(nn.Module):
     self.project = nn.Linear(content_dim, 16 * widths[0] * self.maps)
     pairs = list(zip(widths[:-1], widths[1:], strict=True))
     self.blocks = nn.ModuleList(SpatialConv(c_in, c_out, impl=impl) for c_in, c_out in pairs[: len(pairs) - 1 + self.bg])
+    self.extra = nn.ModuleList(  # block_depth - 1 stride-1 3x3 convs after each upsampling one, as videogan's.
+        nn.ModuleList(SpatialConv(c_out, c_out, impl=impl) for _ in range(depth - 1))
+        for _, c_out in pairs[: len(pairs) - 1 + self.bg])
     self.to_sprites = SpatialConv(widths[-2], (1 if decoder == "shared" else num_sprites) * self.m * upsample**2,
                                   impl=impl)
     self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl) if self.bg else None
@@ -164,6 +167,8 @@ class SpriteGenerator(nn.Module):
         if not self.bg:
           break
       x = torch.relu(pixel_norm(self.blocks[i](F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"))))
+      for conv in self.extra[i]:
+        x = torch.relu(pixel_norm(conv(x)))
     side, size = 4 * 2 ** (len(self.widths) - 1) * self.upsample, sprites.shape[-1]
     if self.bg:
       background = torch.tanh(self.to_image(self.to_pixels(x))[:, 0])  # [B, C, H, W]
@@ -255,7 +260,7 @@ def build(config):
   if g.motion == "sprites":
     gen = SpriteGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                           g.output_upsample, g.num_sprites, g.sprite_blend, g.sprite_decoder,
-                          g.sprite_positions, g.sprite_background, impl)
+                          g.sprite_positions, g.sprite_background, g.block_depth, impl)
   elif g.motion == "gru":
     gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                     g.output_upsample, impl)

@@ -82,6 +82,7 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
     ("model.generator.sprite_blend", "add", "config.model.generator.sprite_blend='add'"),
     ("model.discriminator.pooling", "mean", "config.model.discriminator.pooling='mean'"),
     ("model.discriminator.spatial_depth", 0, "config.model.discriminator.spatial_depth=0: expected a positive integer"),
+    ("model.generator.block_depth", 2, "config.model.generator.block_depth=2: expected 1, or more with"),
     ("optimizer.decay", "cosine", "config.optimizer.decay='cosine'"),
     ("optimizer.decay_begin", 4, "config.optimizer.decay_begin=4: expected a step in [0, total_steps=4)"),
 ])

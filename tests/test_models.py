@@ -158,6 +158,28 @@ def test_sprite_generator_composites_its_layers(tiny_config, decoder, blend, pos
   np.testing.assert_allclose(video[..., 0], want, atol=1e-5)
 
 
+def test_sprite_decoder_depth_adds_3x3_convs_after_each_upsampling(tiny_config):
+  """block_depth=2: each decoder resolution's second conv, recomputed in numpy from its input."""
+  config = tiny_config()
+  config.model.generator.motion = "sprites"
+  config.model.generator.sprite_background = False
+  config.model.generator.block_depth = 2
+  gan = VideoGAN.from_config(config)
+  latents = gan.latents(jax.random.key(1), 2)
+  params = gan.generator.init(jax.random.key(0), **latents)["params"]
+  _, state = gan.generator.apply({"params": params}, **latents, capture_intermediates=True)
+  inner = state["intermediates"]
+  widths = config.model.generator.widths
+  for i, width in enumerate(widths[1:-1]):  # Without a background, the sprites' resolutions (up to half size).
+    x = np.asarray(inner[f"block{i}"]["__call__"][0], np.float64)
+    x = np.maximum(x / np.sqrt(np.mean(x**2, -1, keepdims=True) + 1e-8), 0)  # ReLU(pixel norm)
+    layer = params[f"block{i}_1"]
+    assert layer["kernel"].shape == (3, 3, width, width)
+    want = numpy_spatial_conv(x, np.asarray(layer["kernel"]), np.asarray(layer["bias"]), 1)
+    np.testing.assert_allclose(inner[f"block{i}_1"]["__call__"][0], want, rtol=1e-4, atol=1e-5)
+  assert f"block{len(widths) - 2}" not in params  # Nothing decodes to full size.
+
+
 @pytest.mark.parametrize("motion", ["conv_gru", "sprites"])
 def test_generator_continues_context(tiny_config, motion):
   config = tiny_config("tiny_predict")

@@ -62,6 +62,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.generator.num_sprites = 2  # Layers moved over the background (motion "sprites").
   config.model.generator.sprite_blend = "over"  # How sprites combine: "over" (opacity) or "max" (the brighter).
   config.model.generator.sprite_decoder = "joint"  # "shared": one map per layer, decoded by the same blocks.
+  config.model.generator.block_depth = 1  # Motion "sprites": convs per decoder resolution (upsampling, then 3x3s).
   config.model.generator.sprite_background = True  # A learned background layer under the sprites, or black.
   config.model.generator.sprite_positions = "subpixel"  # Or "pixel": sprites drawn at whole pixels.
   config.model.discriminator = ml_collections.ConfigDict()

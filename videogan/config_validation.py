@@ -107,6 +107,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
               "sample.num_clips", "model.generator.content_dim", "model.generator.motion_noise_dim",
               "model.generator.motion_dim", "model.generator.temporal_kernel", "model.generator.num_sprites",
+              "model.generator.block_depth",
               "model.discriminator.spatial_frames", "model.discriminator.spatial_depth"):
     _check(config, key, _positive_int, "a positive integer")
 
@@ -132,6 +133,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "model.generator.sprite_positions", one_of(generator_lib.SPRITE_POSITIONS),
          "'subpixel' (sprites drawn at fractional places) or 'pixel' (at the nearest whole pixel)")
   _check(config, "model.generator.sprite_background", lambda x: isinstance(x, bool), "True or False")
+  _check(config, "model.generator.block_depth", lambda n: n == 1 or config.model.generator.motion == "sprites",
+         "1, or more with model.generator.motion='sprites' (the other decoders have one conv per resolution)")
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",

@@ -45,6 +45,7 @@ class VideoGAN:
             sprite_decoder=g.sprite_decoder,
             sprite_positions=g.sprite_positions,
             sprite_background=g.sprite_background,
+            block_depth=g.block_depth,
             context_frames=config.model.context_frames,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,

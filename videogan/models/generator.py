@@ -120,6 +120,9 @@ class Generator(nn.Module):
       place still gets the sub-pixel drawing's gradient, see `translate`).
     sprite_background: with motion "sprites", decode a background layer
       (True) or draw the sprites on black (False).
+    block_depth: with motion "sprites", convs per decoder resolution: the
+      upsampling 3x3 conv, then `block_depth - 1` stride-1 3x3 convs of the
+      same width, each with pixel norm and ReLU.
   """
 
   widths: Sequence[int] = (256, 128, 64, 32, 16)
@@ -137,6 +140,7 @@ class Generator(nn.Module):
   sprite_decoder: SpriteDecoder = "joint"
   sprite_positions: SpritePositions = "subpixel"
   sprite_background: bool = True
+  block_depth: int = 1
 
   def _encode_context(self, context: jax.Array) -> list[jax.Array]:
     """[B, k, H, W, C] -> feature maps at 4, 8, ... px (the decoder's resolutions)."""
@@ -230,6 +234,8 @@ class Generator(nn.Module):
       x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                              impl=self.impl, name=f"block{i}")(x)
       x = self._add_skip(nn.relu(layers.pixel_norm(x)), skips[i + 1], f"skip{i + 1}")
+      for j in range(1, self.block_depth):  # More depth at the same resolution.
+        x = nn.relu(layers.pixel_norm(layers.SpatialConv(self.widths[i + 1], impl=self.impl, name=f"block{i}_{j}")(x)))
     side, size = 4 * 2 ** (len(self.widths) - 1) * r, sprites.shape[1]
     if bg:
       background = jnp.tanh(layers.depth_to_space(layers.SpatialConv(c * r * r, impl=self.impl, name="to_pixels")(x), r))
