@@ -70,9 +70,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # (with D's alone: 0.166, 0.187, 0.159), for a ~1.2x step (README Results).
     config.model.generator.block_depth = 2
 
-  # Sized for two CPU cores: 0.08-0.12 s/step (benchmarks/train_step.py; 0.28 s with
-  # the previous per-frame G), so 8000 steps take 12-20 minutes with sampling
-  # and checkpoints (README Results).
+  # Sized for two CPU cores: ~0.1 s/step for the default (benchmarks/train_step.py; 0.28 s with
+  # the per-frame G of earlier defaults), so 8000 steps take ~15 minutes with sampling and
+  # checkpoints on a 2-core Xeon VM (README Results).
   # On accelerators raise batch_size and widths.
   config.batch_size = 4
   config.total_steps = 8000
