@@ -37,11 +37,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # background layer, which the default below drops) decoded once per clip and moved by the GRU,
   # which keeps each digit's shape from frame to frame; decoding once per clip affords wider
   # layers. Each layer has its own 4 px map and the same blocks decode all of them ("shared"), and
-  # each pixel is the brightest layer's ("max"), as the data draws its digits. Sprites are drawn at whole pixels ("pixel"), as the data's digits
-  # are: drawn at fractional places, each frame blurs a sprite differently, and G answered with
-  # thin, outline-like strokes (FVD 43.4 and 38.9 over two seeds against 71.3 and 57.4; README
-  # Results). The prediction variants below decode every frame (motion "gru"), which can carry
-  # the given frames' digits forward.
+  # each pixel is the brightest layer's ("max"), as the data draws its digits. Sprites are drawn
+  # at whole pixels ("pixel"), as the data's digits are: drawn at fractional places, each frame
+  # blurs a sprite differently, and G answered with thin, outline-like strokes (FVD 43.4 and 38.9
+  # over two seeds against 71.3 and 57.4; README Results). The prediction variants below decode
+  # every frame (motion "gru"), which can carry the given frames' digits forward.
   config.model.generator.motion = "sprites"
   config.model.generator.num_sprites = 2
   config.model.generator.sprite_decoder = "shared"
