@@ -90,6 +90,20 @@ def test_score_ranks_real_clips_far_above_noise_and_scrambled_pixels(classify):
     digits.score(np.zeros((2, 8, 64, 64, 3), np.uint8), probabilities)
 
 
+def test_report_reads_only_the_frames_a_prediction_model_made(classify):
+  config, _ = classify
+  ds = pipeline.make_dataset(config, split="test", seed=0, global_batch=8, num_steps=1, training=False)
+  real = ((next(ds.as_numpy_iterator())["video"] + 1) * 127.5).round().astype(np.uint8)
+  given = real.copy()
+  given[:, 5:] = 0  # Real context frames, then blank "predictions".
+  whole, made = digits.report(config, given, real), digits.report(config, given, real, first_frame=5)
+  assert whole["generated"]["score"] > 0.2 and whole["recipe"]["first_frame"] == 0  # The real frames' digits.
+  assert made["generated"]["glyphs_per_frame"] == 0 and made["generated"]["score"] == 0  # Only the blanks.
+  assert made["recipe"]["first_frame"] == 5
+  # The real clips are read over the same frames: frames 5-15 of each.
+  assert made["real"] == digits.score(real[:, 5:], classify[1])
+
+
 def test_a_damaged_classifier_cache_is_trained_again_and_rewritten(classify, monkeypatch, tmp_path):
   config, probabilities = classify
   (cached,) = Path(config.fvd.cache_dir).glob("digit_classifier_*.npz")

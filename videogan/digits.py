@@ -277,12 +277,17 @@ def score(clips: np.ndarray, probabilities) -> dict:
   }
 
 
-def report(config: ml_collections.ConfigDict, generated: np.ndarray, real: np.ndarray) -> dict:
-  """The digit score of generated clips beside real clips', with the recipe; logged in one line."""
+def report(config: ml_collections.ConfigDict, generated: np.ndarray, real: np.ndarray, first_frame: int = 0) -> dict:
+  """The digit score of generated clips beside real clips', with the recipe; logged in one line.
+
+  Both are read from frame `first_frame` on: a model that continues given
+  frames (`model.context_frames`) is scored on the frames it made, not on the
+  real ones it was given.
+  """
   probabilities = load_classifier(config)
-  out = {"generated": score(generated, probabilities), "real": score(real, probabilities),
+  out = {"generated": score(generated[:, first_frame:], probabilities), "real": score(real[:, first_frame:], probabilities),
          "recipe": {**RECIPE, "threshold": THRESHOLD, "min_pixels": MIN_PIXELS, "halo": HALO, "sure": SURE,
-                    "num_generated": len(generated), "num_real": len(real)}}
+                    "num_generated": len(generated), "num_real": len(real), "first_frame": first_frame}}
   g, r = out["generated"], out["real"]
   logging.info("Digit score: %.3f of %.2f glyphs per frame read as digits with p > %g (real clips: %.3f of %.2f).",
                g["score"], g["glyphs_per_frame"], SURE, r["score"], r["glyphs_per_frame"])

@@ -222,9 +222,9 @@ def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, st
       kept.append(clips)
   mu_g, sigma_g = gaussian(np.concatenate(features))
   report = {"fvd": frechet_distance(mu_r, sigma_r, mu_g, sigma_g), "step": int(state.step), "recipe": recipe(config)}
-  if digit_score:  # Beside the FVD recipe's real clips.
+  if digit_score:  # Beside the FVD recipe's real clips, both read from the first frame G made.
     real = np.concatenate(list(real_clips(config, config.fvd.num_real, config.fvd.real_split, config.fvd.seed)))
-    report["digits"] = digits.report(config, np.concatenate(kept), real)
+    report["digits"] = digits.report(config, np.concatenate(kept), real, first_frame=gan.context_frames)
   path = Path(workdir) / f"fvd_step_{int(state.step)}.json"
   path.write_text(json.dumps(report, indent=2, default=str))
   logging.info("FVD at step %d: %.1f (%s).", report["step"], report["fvd"], path)

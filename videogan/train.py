@@ -251,8 +251,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                                                          config.fvd.periodic_clips, config.fvd.seed)))
     value = evaluate.frechet_distance(*fvd_real, *evaluate.gaussian(extractor(clips)))
     scalars, more = {f"fvd_{config.fvd.periodic_clips}": value}, ""
-    if read_digits is not None:  # The same clips' digit score (videogan/digits.py), much cheaper than FVD.
-      scalars["digit_score"] = digits.score(clips, read_digits)["score"]
+    if read_digits is not None:  # The same clips' digit score (videogan/digits.py), much cheaper than FVD,
+      # of the frames G made (not the given context frames of a prediction model).
+      scalars["digit_score"] = digits.score(clips[:, s.gan.context_frames:], read_digits)["score"]
       more = f", digit score {scalars['digit_score']:.3f}"
     writer.write_scalars(step, scalars)
     logging.info("step %d: FVD (%d clips, noisier than --mode eval) %.1f%s", step, config.fvd.periodic_clips, value,
