@@ -71,7 +71,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.generator.block_depth = 2
 
   # Sized for two CPU cores: ~0.1 s/step for the default (benchmarks/train_step.py; 0.28 s with
-  # the per-frame G of earlier defaults), so 12000 steps take ~21 minutes with sampling and
+  # the per-frame G of earlier defaults), so 12000 steps take ~23 minutes with sampling and
   # checkpoints on a 2-core Xeon VM (README Results). Its digit scores rise from 0.207, 0.215 and
   # 0.188 at 8000 steps to 0.262, 0.266 and 0.230 at 12000 (three seeds; the previous default's did
   # not: 0.117 at 8000, 0.116 at 12000). The other variants keep the 8000 they were measured with.
