@@ -91,7 +91,7 @@ def test_score_ranks_real_clips_far_above_noise_and_scrambled_pixels(classify):
 
 
 def test_report_reads_only_the_frames_a_prediction_model_made(classify):
-  config, _ = classify
+  config, probabilities = classify
   ds = pipeline.make_dataset(config, split="test", seed=0, global_batch=8, num_steps=1, training=False)
   real = ((next(ds.as_numpy_iterator())["video"] + 1) * 127.5).round().astype(np.uint8)
   given = real.copy()
@@ -101,7 +101,7 @@ def test_report_reads_only_the_frames_a_prediction_model_made(classify):
   assert made["generated"]["glyphs_per_frame"] == 0 and made["generated"]["score"] == 0  # Only the blanks.
   assert made["recipe"]["first_frame"] == 5
   # The real clips are read over the same frames: frames 5-15 of each.
-  assert made["real"] == digits.score(real[:, 5:], classify[1])
+  assert made["real"] == digits.score(real[:, 5:], probabilities) == digits.score(real, probabilities, first_frame=5)
 
 
 def test_a_damaged_classifier_cache_is_trained_again_and_rewritten(classify, monkeypatch, tmp_path):

@@ -260,12 +260,16 @@ def applies(config: ml_collections.ConfigDict) -> bool:
   return config.data.source == "moving_mnist" and config.data.channels == 1
 
 
-def score(clips: np.ndarray, probabilities) -> dict:
-  """Digit score of uint8 clips [N, T, H, W, 1] (module docstring, item 3), every frame read."""
+def score(clips: np.ndarray, probabilities, first_frame: int = 0) -> dict:
+  """Digit score of uint8 clips [N, T, H, W, 1] (module docstring, item 3), every frame read from `first_frame` on.
+
+  A model that continues given frames (`model.context_frames`) is scored from
+  the first frame it made, not on the real ones it was given.
+  """
   clips = np.asarray(clips)
   if clips.ndim != 5 or clips.shape[-1] != 1:
     raise ValueError(f"Digit score: expected grey uint8 clips [N, T, H, W, 1], got shape {clips.shape}.")
-  frames = clips[..., 0].reshape(-1, *clips.shape[2:4])
+  frames = clips[:, first_frame:, ..., 0].reshape(-1, *clips.shape[2:4])
   found = [g for frame in frames for g in glyphs(frame)]
   p = probabilities(np.stack(found)) if found else np.zeros((0, JUNK + 1), np.float32)
   sure = p[:, :JUNK].max(axis=1) > SURE
@@ -278,14 +282,9 @@ def score(clips: np.ndarray, probabilities) -> dict:
 
 
 def report(config: ml_collections.ConfigDict, generated: np.ndarray, real: np.ndarray, first_frame: int = 0) -> dict:
-  """The digit score of generated clips beside real clips', with the recipe; logged in one line.
-
-  Both are read from frame `first_frame` on: a model that continues given
-  frames (`model.context_frames`) is scored on the frames it made, not on the
-  real ones it was given.
-  """
+  """The digit score of generated clips beside real clips', both from `first_frame` on (`score`), with the recipe."""
   probabilities = load_classifier(config)
-  out = {"generated": score(generated[:, first_frame:], probabilities), "real": score(real[:, first_frame:], probabilities),
+  out = {"generated": score(generated, probabilities, first_frame), "real": score(real, probabilities, first_frame),
          "recipe": {**RECIPE, "threshold": THRESHOLD, "min_pixels": MIN_PIXELS, "halo": HALO, "sure": SURE,
                     "num_generated": len(generated), "num_real": len(real), "first_frame": first_frame}}
   g, r = out["generated"], out["real"]

@@ -253,7 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     scalars, more = {f"fvd_{config.fvd.periodic_clips}": value}, ""
     if read_digits is not None:  # The same clips' digit score (videogan/digits.py), much cheaper than FVD,
       # of the frames G made (not the given context frames of a prediction model).
-      scalars["digit_score"] = digits.score(clips[:, s.gan.context_frames:], read_digits)["score"]
+      scalars["digit_score"] = digits.score(clips, read_digits, first_frame=s.gan.context_frames)["score"]
       more = f", digit score {scalars['digit_score']:.3f}"
     writer.write_scalars(step, scalars)
     logging.info("step %d: FVD (%d clips, noisier than --mode eval) %.1f%s", step, config.fvd.periodic_clips, value,
