@@ -20,7 +20,8 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from videogan import enhance
+from videogan.enhancer import infer
+from videogan.enhancer import state as enhancer_state
 
 flags.DEFINE_string("workdir", None, "An enhancer workdir to load (default: configs/enhancer.py, fresh weights).")
 flags.DEFINE_integer("size", 256, "Input frame side in pixels.")
@@ -33,13 +34,13 @@ def main(argv) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every restore phase at INFO.
   if FLAGS.workdir:
-    config, model, params = enhance.load(FLAGS.workdir)
+    config, model, params = infer.load(FLAGS.workdir)
   else:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "configs"))
     import enhancer
 
     config = enhancer.get_config()
-    models = enhance.Models.from_config(config)
+    models = enhancer_state.Models.from_config(config)
     model, params = models.model, models.init(jax.random.key(0), config).params
   s, t = config.model.scale, config.model.window
   windows = np.random.default_rng(0).uniform(-1, 1, (FLAGS.chunk, t, FLAGS.size, FLAGS.size, 3)).astype(np.float32)
@@ -49,7 +50,7 @@ def main(argv) -> None:
   compile_s = time.perf_counter() - t0
   cost = compiled.cost_analysis()
   flops = float((cost[0] if isinstance(cost, (list, tuple)) else cost).get("flops", 0.0))
-  apply = enhance.make_apply_fn(model)
+  apply = infer.make_apply_fn(model)
   apply(params, windows)
   times = []
   for _ in range(FLAGS.repeats):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from videogan import evaluate
+from videogan.gan import evaluate
 
 flags.DEFINE_integer("num", 256, "Clips per set.")
 flags.DEFINE_integer("batch", 8, "Clips per I3D call.")

@@ -257,15 +257,15 @@ def gan_losses(name):
 def build(config):
   impl = FLAGS.impl
   g, d = config.model.generator, config.model.discriminator
-  if g.motion == "sprites":
+  if g.name == "sprites":
     gen = SpriteGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                           g.output_upsample, g.num_sprites, g.sprite_blend, g.sprite_decoder,
                           g.sprite_positions, g.sprite_background, g.block_depth, impl)
-  elif g.motion == "gru":
+  elif g.name == "gru":
     gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                     g.output_upsample, impl)
   else:
-    raise ValueError(f"config.model.generator.motion={g.motion!r}: the twin has 'gru' and 'sprites'.")
+    raise ValueError(f"config.model.generator.name={g.name!r}: the twin has 'gru' and 'sprites'.")
   disc = Discriminator(config.data.channels, config.data.image_size, config.data.clip_len, tuple(d.spatial_widths),
                        tuple(d.temporal_widths), d.spectral_norm, impl, d.pooling, d.spatial_depth)
   for module in (*gen.modules(), *disc.modules()):  # Channels-last weights, as the activations.

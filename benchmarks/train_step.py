@@ -35,9 +35,9 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from videogan import config_validation, parallel
-from videogan import state as state_lib
+from videogan.gan import state as state_lib
+from videogan.gan.train_step import make_train_step
 from videogan.models.gan import VideoGAN
-from videogan.train_step import make_train_step
 
 config_flags.DEFINE_config_file("config", "configs/moving_mnist.py", "Config to benchmark.", lock_config=True)
 flags.DEFINE_integer("steps", 10, "Timed steps.")
@@ -60,13 +60,16 @@ def op_kind(name: str) -> str:
 
 
 def step_part(op_name: str) -> str:
-  """G or D, forward or backward, from an op's `op_name` metadata (e.g. jit(train_step)/transpose(jvp(Generator))/...)."""
+  """G or D, forward or backward, from an op's `op_name` metadata (e.g. jit(train_step)/transpose(jvp(GruGenerator))/...).
+
+  G is whichever family's class (GruGenerator, SpriteGenerator, ...): any module name ending in Generator.
+  """
   if not op_name:
     return "no source metadata (layout copies XLA added)"
   for module, short in (("Generator", "G"), ("Discriminator", "D")):
-    if f"transpose(jvp({module}))" in op_name:
+    if re.search(rf"transpose\(jvp\(\w*{module}\)\)", op_name):
       return f"{short} backward"
-    if f"jvp({module})" in op_name or f"/{module}" in op_name:
+    if re.search(rf"jvp\(\w*{module}\)|/\w*{module}\b", op_name):
       return f"{short} forward"
   return "optimizers, EMA, losses, sampling"
 

@@ -4,8 +4,8 @@ The UCF-101 model (configs/ucf101.py) with a wider generator and a larger
 batch, for the ~400k training clips of Kinetics-600. Meant for a TPU v4-256
 slice (128 chips, 32 GiB each): mesh data=16 x fsdp=8, global batch 256
 (2 clips per chip: XLA's float32 estimate of the step's temporaries is ~9 GiB
-per clip per chip for this model), the state split 8 ways. See the README's
-"Scaling up" table for the numbers.
+per clip per chip for this model), the state split 8 ways. See the table in
+docs/scaling.md for the numbers.
 
 Data: TFDS `kinetics600` (its videos must be downloaded manually; see the TFDS
 catalog, then `tfds build kinetics600 --data_dir DIR

@@ -7,12 +7,12 @@ two-time-scale Adam (G 1e-4, D 4e-4, b1=0), long EMA.
 Meant for a TPU v4-32 slice (16 chips, 32 GiB each): mesh data=4 x fsdp=4,
 global batch 64 (4 clips per chip; XLA's estimate of the step's temporaries in
 float32 is ~14 GiB per chip at 4 clips, ~28 GiB at 8). Parameters, Adam
-moments and EMA are split 4 ways. See the README's "Scaling up" table for the
+moments and EMA are split 4 ways. See the table in docs/scaling.md for the
 parameter counts and the per-device memory and FLOPs of the compiled step
 (from `--mode compile` on 16 fake CPU devices) and the step-time estimate.
 
   python -m videogan.main --config configs/ucf101.py --mode compile      # check memory first
-  python -m videogan.main --config configs/ucf101.py --workdir gs://BUCKET/ucf101 --distributed=on
+  python -m videogan.main --config configs/ucf101.py --workdir /mnt/shared/ucf101 --distributed=on  # a dir all hosts share
 
 Data: TFDS `ucf101` (prepare it with `tfds build ucf101 --data_dir DIR
 --file_format=array_record` and

@@ -134,3 +134,12 @@ def pytest_collection_modifyitems(items):
 def pytest_xdist_auto_num_workers(config):
   """One worker per core, at most 4: each holds JAX, TensorFlow and 8 fake devices (~2 GB)."""
   return max(1, min(os.cpu_count() or 1, 4))
+
+
+def gan_setup(config, devices=None):
+  """(GanTask, trainer.Setup) for `config` over `devices` (default: all): validated, abstract state, no arrays."""
+  from videogan import trainer
+  from videogan.gan.task import GanTask
+
+  task = GanTask(config)
+  return task, trainer.setup(task, devices)

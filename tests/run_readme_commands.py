@@ -1,8 +1,8 @@
-r"""Runs the README's commands for real, made tiny, in one process; for tests/test_readme_commands.py.
+r"""Runs the commands of README.md and docs/*.md for real, made tiny, in one process; for tests/test_readme_commands.py.
 
   python tests/run_readme_commands.py SCRATCH_DIR
 
-Each ```bash command of the README runs in order, as written, with three
+Each ```bash command of README.md, then of docs/*.md (by name), runs in order, as written, with three
 changes that keep it to seconds (and nothing else):
 
 * sizes: the documented config becomes its tiny variant (`SMALL` below),
@@ -17,6 +17,7 @@ changes that keep it to seconds (and nothing else):
 `python -m videogan.main` commands run in this process (flags re-parsed for
 each, as `app.run` would parse them) so the ~6 s of imports are paid once;
 other Python commands run as subprocesses, with HOME in SCRATCH_DIR too.
+A command shown twice (in the README and on a docs page) runs the first time.
 Commands that set up the environment (CI runs them), need a cluster or a
 downloaded dataset, or need PyTorch are listed with the reason and not run
 (tests/test_readme_commands.py dry-runs them). Prints one line per command;
@@ -62,10 +63,16 @@ NOT_RUN = {  # first word(s) -> why
 }
 
 
+def documents() -> list[Path]:
+  """README.md, then docs/*.md in name order: every page whose commands are run."""
+  return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
 def readme_commands() -> list[str]:
-  """The commands of the README's ```bash blocks, in order (`a && b` is two)."""
+  """The commands of the ```bash blocks of README.md and docs/*.md, in order (`a && b` is two)."""
   commands = []
-  for block in re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S):
+  text = "\n".join(path.read_text() for path in documents())
+  for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
     for line in block.replace("\\\n", " ").splitlines():
       line = line.split("  #")[0].strip()
       if line and not line.startswith("#"):
@@ -131,11 +138,16 @@ def main(scratch: Path) -> None:
       (scratch / name).symlink_to(REPO / name)
   os.chdir(scratch)
   write_inputs(scratch)
+  done = set()
   for command in readme_commands():
     why = why_not_run(command)
     if why:
       print(f"NOT RUN ({why}): {command}", flush=True)
       continue
+    if command in done:  # The README and a docs page show the same command: it runs once.
+      print(f"RAN ABOVE: {command}", flush=True)
+      continue
+    done.add(command)
     words = make_small(shlex.split(command), scratch)
     start = time.perf_counter()
     print(f"RUN: {command}\n  as: {shlex.join(words)}", flush=True)

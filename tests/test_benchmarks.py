@@ -12,7 +12,8 @@ def test_step_part_reads_the_ops_source_metadata():
   # In a subprocess: the benchmark defines absl flags (--config, ...) that videogan.main, imported by other
   # tests in this worker, defines too.
   cases = {
-      "jit(train_step)/jvp(Generator)/Generator._sprite_frames/reduce_sum": "G forward",
+      "jit(train_step)/jvp(SpriteGenerator)/SpriteGenerator._sprite_frames/reduce_sum": "G forward",
+      "jit(train_step)/transpose(jvp(GruGenerator))/GruGenerator/block0/conv": "G backward",
       "jit(train_step)/transpose(jvp(Generator))/Generator/block0/conv": "G backward",
       "jit(train_step)/jvp(Discriminator)/Discriminator._apply/sn_spatial1/conv": "D forward",
       "jit(train_step)/transpose(jvp(Discriminator))/Discriminator._apply/x": "D backward",

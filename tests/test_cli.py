@@ -6,8 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_CONFIG, leaves_with_paths, run_cli, state_arrays
-from videogan import config_validation, train
+from tests.conftest import TINY_CONFIG, gan_setup, leaves_with_paths, run_cli, state_arrays
+from videogan import errors
+from videogan.models import generators
 
 # Adam's eps above the tiny model's rounding-level gradients, so that 8 devices
 # and 1 agree to 1e-5 after 3 steps (see tests/test_sharding.py's docstring):
@@ -79,10 +80,8 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
 @pytest.mark.parametrize("key,value,message", [
     ("batch_size", -2, "config.batch_size=-2"),
     ("model.generator.widths", (8, 8), "config.model.generator.widths"),
-    ("model.generator.sprite_blend", "add", "config.model.generator.sprite_blend='add'"),
     ("model.discriminator.pooling", "mean", "config.model.discriminator.pooling='mean'"),
     ("model.discriminator.spatial_depth", 0, "config.model.discriminator.spatial_depth=0: expected a positive integer"),
-    ("model.generator.block_depth", 2, "config.model.generator.block_depth=2: expected 1, or more with"),
     ("optimizer.decay", "cosine", "config.optimizer.decay='cosine'"),
     ("optimizer.decay_begin", 4, "config.optimizer.decay_begin=4: expected a step in [0, total_steps=4)"),
 ])
@@ -90,8 +89,27 @@ def test_more_invalid_values_are_named(tiny_config, key, value, message):
   # The CLI turns these ConfigErrors into the same message and exit status as above.
   config = tiny_config()
   config.update_from_flattened_dict({key: value})
-  with pytest.raises(config_validation.ConfigError, match=re.escape(message)):
-    train.setup(config)
+  with pytest.raises(errors.ConfigError, match=re.escape(message)):
+    gan_setup(config)
+
+
+def test_the_generator_block_holds_exactly_its_familys_options(tiny_config):
+  config = tiny_config()
+  config.model.generator = generators.default_config("sprites", like=config.model.generator, sprite_blend="add")
+  with pytest.raises(errors.ConfigError, match=re.escape("config.model.generator.sprite_blend='add'")):
+    gan_setup(config)
+  config = tiny_config()  # The `gru` block renamed: conv_gru has no vector GRU, sprites more options.
+  config.model.generator.name = "conv_gru"
+  with pytest.raises(errors.ConfigError, match=re.escape("the 'conv_gru' generator's block has ['motion_dim'] not "
+                                                         "options of it; build it with")):
+    gan_setup(config)
+  config.model.generator.name = "sprites"
+  with pytest.raises(errors.ConfigError, match=r"the 'sprites' generator's block has \['temporal_kernel'\] not options "
+                                               r"of it and \['block_depth', .*\] missing"):
+    gan_setup(config)
+  config.model.generator.name = "stylegan"
+  with pytest.raises(errors.ConfigError, match="config.model.generator.name='stylegan': expected one of 'gru'"):
+    gan_setup(config)
 
 
 def test_sample_with_a_missing_enhancer_fails_before_sampling(full_run, tmp_path):

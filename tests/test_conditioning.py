@@ -9,12 +9,13 @@ import pytest
 
 from tests.conftest import REPO, load_config, run_cli
 from tests.video_helpers import counter_frames, read_counter, write_video
-from videogan import conditional, eval_prediction, sample, video_io
-from videogan import state as state_lib
-from videogan.config_validation import ConfigError
+from videogan import errors, video_io
 from videogan.data import pipeline
+from videogan.errors import ConfigError
+from videogan.gan import conditional, eval_prediction, sample
+from videogan.gan import state as state_lib
+from videogan.gan.train_step import make_train_step
 from videogan.models.gan import VideoGAN
-from videogan.train_step import make_train_step
 
 TINY_PREDICT = f"{REPO / 'configs' / 'moving_mnist.py'}:tiny_predict"
 
@@ -75,7 +76,7 @@ def test_rollout_has_exactly_n_frames_and_keeps_the_given_ones(tiny_config):
     out = conditional.rollout(gan, state.g_params, given, n, jax.random.key(0))
     assert out.shape == (2, max(n, 3), 32, 32, 1)
     np.testing.assert_array_equal(out[:, :3], given)
-  with pytest.raises(conditional.InputError, match="unconditional"):
+  with pytest.raises(errors.InputError, match="unconditional"):
     unconditional, u_state = init(tiny_config())
     conditional.rollout(unconditional, u_state.g_params, given, 8, jax.random.key(0))
 
@@ -122,12 +123,12 @@ def test_bad_inputs_fail_clearly_and_write_nothing(predict_workdir, ten_second_c
       (ten_second_clip, 20, 1, "this model is unconditional"),
   ]
   for path, seconds, label, message in cases:
-    with pytest.raises(conditional.InputError, match=message):
+    with pytest.raises(errors.InputError, match=message):
       conditional.extend(config, predict_workdir, path, seconds, label=label)
-  with pytest.raises(conditional.InputError, match="needs an image-to-video model"):
+  with pytest.raises(errors.InputError, match="needs an image-to-video model"):
     conditional.animate(config, predict_workdir, still, 2)
   config.model.num_classes = 3
-  with pytest.raises(conditional.InputError, match=r"--label=7: expected a class in \[0, 3\)"):
+  with pytest.raises(errors.InputError, match=r"--label=7: expected a class in \[0, 3\)"):
     conditional.extend(config, predict_workdir, ten_second_clip, 20, label=7)
 
   out = tmp_path / "out.mp4"

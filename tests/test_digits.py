@@ -9,8 +9,8 @@ from flax import traverse_util
 from scipy import ndimage
 
 from tests.conftest import load_config
-from videogan import digits
 from videogan.data import mnist, pipeline
+from videogan.gan import digits
 
 
 def test_normalise_a_rectangle_by_hand():

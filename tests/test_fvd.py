@@ -9,8 +9,8 @@ import scipy.linalg
 import tensorflow as tf
 
 from tests.conftest import REPO, run_cli
-from videogan import evaluate
 from videogan.data import sample_clips, video_file, video_source
+from videogan.gan import evaluate
 from videogan.models import i3d
 
 TINY_FVD = (f"{REPO / 'configs' / 'moving_mnist.py'}:tiny", "--config.data.clip_len=10",

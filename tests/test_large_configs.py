@@ -5,8 +5,10 @@ import math
 import jax
 import pytest
 
-from tests.conftest import load_config
-from videogan import config_validation, train
+from tests.conftest import gan_setup, load_config
+from videogan import errors, trainer
+from videogan.gan import state as state_lib
+from videogan.gan import task as gan_task
 
 LARGE = {"ucf101": 4, "kinetics600": 8, "bair": 2, "sky_timelapse": 4}  # config -> fsdp
 
@@ -20,9 +22,9 @@ def test_full_size_state_is_sharded_fsdp_ways(name):
   config = load(name)
   fsdp = LARGE[name]
   assert config.mesh.fsdp == fsdp and config.mesh.data == -1
-  s = train.setup(config)  # Abstract: nothing the size of the model is allocated.
+  task, s = gan_setup(config)  # Abstract: nothing the size of the model is allocated.
   assert dict(s.mesh.shape) == {"data": 8 // fsdp, "fsdp": fsdp}
-  assert train.state_lib.param_count(s.target.g_params) > 5e6 and s.gan.video_shape[1:] == (
+  assert state_lib.param_count(s.target.g_params) > 5e6 and task.gan.video_shape[1:] == (
       config.data.image_size, config.data.image_size, 3)
   for x in jax.tree.leaves(s.target):
     if x.size >= config.sharding.min_size and any(d % fsdp == 0 for d in x.shape):
@@ -33,14 +35,14 @@ def test_full_size_state_is_sharded_fsdp_ways(name):
 @pytest.mark.parametrize("name", LARGE)
 def test_smoke_variant_compiles_ahead_of_time(name):
   config = load(name, "smoke")
-  s = train.setup(config)
-  _, report = train.compile_train_step(s, config)
+  task, s = gan_setup(config)
+  _, report = trainer.compile_step(task, s)
   assert report["gflop_per_step"] > 0 and report["temp_mib"] > 0
 
 
 def test_training_without_the_prepared_dataset_fails_clearly(tmp_path):
   config = load("ucf101", "smoke")
   config.data.tfds_data_dir = str(tmp_path / "tfds")  # Empty: nothing is downloaded.
-  with pytest.raises(config_validation.ConfigError, match=r"tfds_name='ucf101': not prepared.*tfds build ucf101"):
-    train.train_and_evaluate(config, tmp_path / "run")
+  with pytest.raises(errors.ConfigError, match=r"tfds_name='ucf101': not prepared.*tfds build ucf101"):
+    gan_task.train_and_evaluate(config, tmp_path / "run")
   assert not (tmp_path / "run").exists()  # Failed before touching the workdir.

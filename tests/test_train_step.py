@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from videogan import state as state_lib
+from videogan.gan import state as state_lib
+from videogan.gan.train_step import make_train_step
 from videogan.models.gan import VideoGAN
-from videogan.train_step import make_train_step
 
 
 def build(config):

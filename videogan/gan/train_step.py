@@ -35,8 +35,8 @@ import ml_collections
 import optax
 
 from videogan import losses
+from videogan.gan.state import TrainState
 from videogan.models.gan import VideoGAN
-from videogan.state import TrainState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]

@@ -14,8 +14,6 @@ unchanged at the start. Sampling uses the EMA generator.
 """
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import jax
@@ -23,15 +21,15 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from videogan import checkpoint, sample, video_io
+from videogan import video_io
 from videogan.data import video_file, video_source
+from videogan.errors import InputError
+from videogan.gan import sample
+from videogan.gan import state as state_lib
 from videogan.models.gan import VideoGAN
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
-
-class InputError(ValueError):
-  """A bad input file or request; the message names it and says what was expected."""
 
 
 def rollout(gan: VideoGAN, g_params, context: np.ndarray, num_frames: int, rng: jax.Array,
@@ -114,7 +112,7 @@ def _label(gan: VideoGAN, label: int | None, batch: int) -> np.ndarray | None:
 
 def _restore(config: ml_collections.ConfigDict, workdir: str | Path, step: int | None, gan: VideoGAN):
   """EMA generator params of the checkpoint and an rng for sampling from it."""
-  state = checkpoint.restore_from_workdir(config, workdir, gan, step)
+  state = state_lib.restore_from_workdir(config, workdir, gan, step)
   return state.ema_g_params, jax.random.fold_in(jax.random.key(config.seed), int(state.step))
 
 
@@ -157,24 +155,3 @@ def animate(config: ml_collections.ConfigDict, workdir: str | Path, input_path: 
   out[:1] = image
   return out
 
-
-def check_output(path: str | Path) -> Path:
-  path = Path(path)
-  if path.suffix not in video_io.VIDEO_SUFFIXES:
-    raise InputError(f"--output={path}: expected a {' or '.join(video_io.VIDEO_SUFFIXES)} file.")
-  return path
-
-
-def write_video_atomically(path: str | Path, frames: np.ndarray, fps: float) -> Path:
-  """Writes `frames` to `path` (mp4 or gif) via a temporary file, so a failure leaves nothing partial."""
-  path = check_output(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-  os.close(fd)
-  try:
-    video_io.write_video(tmp, frames, fps)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-  return path

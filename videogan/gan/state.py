@@ -1,5 +1,6 @@
 """The training state: one pytree holding everything a resumed run needs."""
 
+from pathlib import Path
 from typing import Any
 
 import flax
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from videogan import parallel
+from videogan import checkpoint, parallel
 from videogan.models.gan import VideoGAN
 
 PyTree = Any
@@ -34,7 +35,6 @@ class TrainState:
   d_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
 
-DECAYS = ("none", "linear")  # config.optimizer.decay: constant learning rates, or falling linearly to 0.
 
 
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
@@ -90,3 +90,19 @@ def abstract_state(gan: VideoGAN, g_tx, d_tx, mesh: jax.sharding.Mesh, sharding_
   shapes = jax.eval_shape(lambda rng: init_state(rng, gan, g_tx, d_tx), jax.random.key(0))
   shardings = parallel.state_shardings(shapes, mesh, sharding_config)
   return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
+
+
+def restore_from_workdir(config: ml_collections.ConfigDict, workdir: str | Path, gan: VideoGAN,
+                         step: int | None = None) -> TrainState:
+  """The train state saved in `workdir` (latest step by default), sharded by `config.mesh` and `config.sharding`."""
+  directory = checkpoint.checkpoint_dir(workdir)
+  if not directory.is_dir():
+    raise FileNotFoundError(f"No checkpoints in {directory}: train first with --mode train --workdir {workdir}.")
+  mesh = parallel.make_mesh(config.mesh)
+  g_tx, d_tx = make_optimizers(config)
+  target = abstract_state(gan, g_tx, d_tx, mesh, config.sharding)
+  ckpt = checkpoint.Checkpointer(directory, save_every=config.checkpoint_every, keep=config.keep_checkpoints)
+  try:
+    return ckpt.restore(target, step)[0]
+  finally:
+    ckpt.close()

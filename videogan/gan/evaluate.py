@@ -31,7 +31,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from videogan import checkpoint, digits, parallel, sample, video_io
+from videogan import parallel, video_io
+from videogan.gan import digits, sample
+from videogan.gan import state as state_lib
 from videogan.models import i3d
 from videogan.models.gan import VideoGAN
 
@@ -42,7 +44,7 @@ MIN_FRAMES = 9  # I3D halves time three times (SAME) and then averages pairs (VA
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   if config.data.clip_len < MIN_FRAMES:
-    from videogan.config_validation import ConfigError
+    from videogan.errors import ConfigError
 
     raise ConfigError(f"config.data.clip_len={config.data.clip_len}: FVD's I3D needs clips of at least "
                       f"{MIN_FRAMES} frames.")
@@ -212,7 +214,7 @@ def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, st
   check_config(config)
   extractor = FeatureExtractor(config.fvd.resize, config.fvd.batch_size)
   gan = VideoGAN.from_config(config)
-  state = checkpoint.restore_from_workdir(config, workdir, gan, step)
+  state = state_lib.restore_from_workdir(config, workdir, gan, step)
   mu_r, sigma_r = real_statistics(config, extractor)
   digit_score = digits.applies(config)  # Moving MNIST: also read the same clips' glyphs.
   features, kept = [], []

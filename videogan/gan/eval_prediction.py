@@ -20,8 +20,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from videogan import checkpoint, config_validation, sample
+from videogan import errors
 from videogan.data import pipeline
+from videogan.gan import sample
+from videogan.gan import state as state_lib
 from videogan.models.gan import VideoGAN
 
 
@@ -43,9 +45,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path, num_clips: 
   gan = VideoGAN.from_config(config)
   k = gan.context_frames
   if k < 1:
-    raise config_validation.ConfigError(
+    raise errors.ConfigError(
         "config.model.context_frames=0: --mode eval_prediction needs a prediction model (context_frames >= 1).")
-  state = checkpoint.restore_from_workdir(config, workdir, gan, step)
+  state = state_lib.restore_from_workdir(config, workdir, gan, step)
   sample_fn = sample.make_sample_fn(gan)
   rng = jax.random.fold_in(jax.random.key(config.seed + 1), int(state.step))
   batches = pipeline.make_dataset(config, split="test", seed=config.seed, global_batch=batch_size,

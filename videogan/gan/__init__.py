@@ -1,0 +1,1 @@
+"""The GAN task: its state, train step, sampling, conditional generation and evaluation."""
