@@ -143,3 +143,34 @@ def gan_setup(config, devices=None):
 
   task = GanTask(config)
   return task, trainer.setup(task, devices)
+
+
+# Two runs of the same training that differ only in the order of float32 reductions (meshes, processes,
+# devices) agree within this bound; tests/test_sharding.py's docstring derives it and tests both sides.
+TOLERANCE = 1e-3  # Of each leaf's largest change.
+ULPS = 16  # Of each leaf's largest value: the float32 storage of the value itself.
+
+
+def differences(state, expected, init, tolerance=TOLERANCE) -> dict[str, float]:
+  """Per leaf, max |(x - x0) - (y - x0)| over what is allowed: `tolerance` max |y - x0| + ULPS ulps of max |y|.
+
+  x in `state`, y in `expected`, x0 in `init`; a value above 1 is outside the bound.
+  """
+  import jax
+  import numpy as np
+
+  out = {}
+  for (path, x), y, x0 in zip(jax.tree_util.tree_leaves_with_path(state), jax.tree.leaves(expected),
+                              jax.tree.leaves(init), strict=True):
+    x, y, x0 = (np.asarray(v, np.float64) for v in (x, y, x0))
+    allowed = tolerance * np.abs(y - x0).max() + ULPS * np.finfo(np.float32).eps * np.abs(y).max()
+    out[jax.tree_util.keystr(path, simple=True, separator="/")] = float(np.abs(x - y).max() / max(allowed, 1e-30))
+  return out
+
+
+def assert_close_to(state, expected, init):
+  """Every leaf's change within the bound of `differences` (tests/test_sharding.py's docstring)."""
+  worst = {k: v for k, v in differences(state, expected, init).items() if v > 1}
+  assert not worst, f"leaves whose change differs by more than allowed (1 = the bound): {worst}"
+
+

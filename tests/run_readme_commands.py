@@ -64,8 +64,8 @@ NOT_RUN = {  # first word(s) -> why
 
 
 def documents() -> list[Path]:
-  """README.md, then docs/*.md in name order: every page whose commands are run."""
-  return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+  """README.md, then the pages under docs/ in path order: every page whose commands are run."""
+  return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
 
 def readme_commands() -> list[str]:

@@ -12,7 +12,7 @@ import skimage.color
 import skimage.metrics
 import tensorflow as tf
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, assert_close_to, load_config, run_cli
 from tests.video_helpers import counter_frames, write_video
 from videogan import errors, metrics
 from videogan.data import degrade, sample_clips, video_file
@@ -207,7 +207,10 @@ def test_four_devices_train_like_one(tiny_workdir, clips, tmp_path):
           "--workdir", str(tmp_path), env={"JAX_NUM_CPU_DEVICES": "4"})  # 4 patches, one per device.
   _, _, one = infer.load(workdir)
   _, _, four = infer.load(tmp_path)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), one, four)
+  from videogan.enhancer.task import EnhancerTask
+
+  init = EnhancerTask(load_config(ENHANCER_TINY)).init_state(None, None).params
+  assert_close_to(four, one, init)  # The bound of tests/test_sharding.py: only the reductions' order differs.
 
 
 def test_enhance_writes_a_video_of_the_right_size_length_and_fps(tiny_workdir, tmp_path):

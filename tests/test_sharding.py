@@ -32,7 +32,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import gan_setup
+from tests.conftest import assert_close_to, differences, gan_setup
 from videogan import checkpoint, errors, parallel, trainer
 from videogan.models import generators
 
@@ -62,30 +62,6 @@ def run_steps(config, devices, steps=STEPS, replace_clip=None):
       video = video.at[replace_clip].set(jax.random.uniform(jax.random.key(999 + i), video.shape[1:], minval=-1))
     state, _ = compiled(state, {"video": jax.device_put(video, s.batch_sharding)}, jax.random.key(7))
   return s, state
-
-
-TOLERANCE = 1e-3  # Of each leaf's largest change; see the module docstring.
-ULPS = 16  # Of each leaf's largest value: the float32 storage of the value itself (module docstring).
-
-
-def differences(state, expected, init, tolerance=TOLERANCE) -> dict[str, float]:
-  """Per leaf, max |(x - x0) - (y - x0)| over what is allowed: `tolerance` max |y - x0| + ULPS ulps of max |y|.
-
-  x in `state`, y in `expected`, x0 in `init`; a value above 1 is outside the bound.
-  """
-  out = {}
-  for (path, x), y, x0 in zip(jax.tree_util.tree_leaves_with_path(state), jax.tree.leaves(expected),
-                              jax.tree.leaves(init), strict=True):
-    x, y, x0 = (np.asarray(v, np.float64) for v in (x, y, x0))
-    allowed = tolerance * np.abs(y - x0).max() + ULPS * np.finfo(np.float32).eps * np.abs(y).max()
-    out[jax.tree_util.keystr(path, simple=True, separator="/")] = float(np.abs(x - y).max() / max(allowed, 1e-30))
-  return out
-
-
-def assert_close_to(state, expected, init):
-  """Every leaf's change within the bound of `differences` (module docstring)."""
-  worst = {k: v for k, v in differences(state, expected, init).items() if v > 1}
-  assert not worst, f"leaves whose change differs by more than allowed (1 = the bound): {worst}"
 
 
 def initial_state(config):
