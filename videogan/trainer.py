@@ -231,7 +231,6 @@ def train(task: Task, workdir: str | Path) -> PyTree:
     ckpt.close()
     return state
   first_example, per_step = data_position["next_example"], task.examples_per_step
-  batches = task.dataset(first_example, config.total_steps - start_step)
 
   compiled, cost = compile_step(task, s)  # Before step 1, so the cost and memory are known up front.
   flops = cost["gflop_per_step"] * 1e9
@@ -256,6 +255,8 @@ def train(task: Task, workdir: str | Path) -> PyTree:
     check_finite(step, metrics, ckpt)
     progress.add(metrics)
 
+  # Opened last, just before the try whose `finally` drops it (see there).
+  batches = task.dataset(first_example, config.total_steps - start_step)
   with StopSignal() as stop:  # SIGTERM: save a checkpoint at the current step and stop.
     try:
       pending = None  # The previous step's metrics, fetched one step late to keep the device busy.
