@@ -2,13 +2,11 @@
 
 Run through `launch/local_multiprocess.sh`, as the README documents it: train,
 kill -9 every process after a checkpoint, restart, resume, and compare with
-one process driving 4 devices. Equality is to 1e-2 of each leaf's scale with
-Adam eps=1e-3, for the reasons given in test_sharding.py (the two runs reduce
-gradients in a different order: gloo across processes vs in-process). Measured
-after the 6 steps: up to 1.5e-5 on one machine; on a later AMD EPYC VM 3.4e-4
-(a ~1e-5-sized temporal-conv bias of G's EMA) in one run and 1.2e-3 (a GRU
-Adam moment) in the next. A real partitioning error (such as the 1/4-sized
-gradients once found in test_sharding) is far above 1e-2.
+one process driving 4 devices. The two runs reduce gradients in a different
+order (gloo across processes vs in-process), so they agree within the bound of
+tests/test_sharding.py (Adam eps=1e-3, as there), not bit for bit; a real
+partitioning error (such as the 1/4-sized gradients once found in
+test_sharding) is far outside it.
 """
 
 import os
@@ -18,9 +16,7 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
-from tests.conftest import REPO, TINY_CONFIG, leaves_with_paths, run_cli, state_arrays
+from tests.conftest import REPO, TINY_CONFIG, assert_close_to, load_config, run_cli, state_arrays
 
 COMMON = ("--config", TINY_CONFIG, "--config.optimizer.eps=1e-3", "--config.checkpoint_every=3",
           "--config.log_every=1")
@@ -66,9 +62,15 @@ def test_two_processes_killed_and_resumed_equal_one_process(tmp_path):
   worker_log = (tmp_path / "logs2" / "process_1.log").read_text()
   assert "Resumed from step" in worker_log and "process 1 of 2" in worker_log
 
-  expected, got = dict(leaves_with_paths(state_arrays(ref, 6))), dict(leaves_with_paths(state_arrays(workdir, 6)))
-  assert expected.keys() == got.keys()
-  for path, value in expected.items():
-    np.testing.assert_allclose(got[path], value, rtol=0, atol=1e-2 * np.abs(value).max(), err_msg=path)
+  # Within the bound of tests/test_sharding.py, on what training changed from the seed's initial state.
+  import flax
+  import jax
+
+  from videogan.gan.task import GanTask
+
+  config = load_config(TINY_CONFIG)
+  config.optimizer.eps = 1e-3
+  init = flax.serialization.to_state_dict(GanTask(config).init_state(jax.random.split(jax.random.key(0), 3)[0], None))
+  assert_close_to(state_arrays(workdir, 6), state_arrays(ref, 6), init)
   # Only process 0 writes summaries: one event file per launch, not per process.
   assert len(list(workdir.glob("events.out.tfevents.*"))) == 2

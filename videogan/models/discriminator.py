@@ -49,13 +49,13 @@ class Discriminator(nn.Module):
     impl: video conv implementation, see `layers`.
   """
 
-  spatial_widths: Sequence[int] = (32, 64, 128, 256)
-  temporal_widths: Sequence[int] = (32, 64, 128, 256)
-  spectral_norm: bool = True
-  pooling: Pooling = "flatten"
-  spatial_depth: int = 1
-  num_classes: int = 0
-  impl: layers.Impl = "fold"
+  spatial_widths: Sequence[int]
+  temporal_widths: Sequence[int]
+  spectral_norm: bool
+  pooling: Pooling
+  spatial_depth: int
+  num_classes: int
+  impl: layers.Impl
 
   def _apply(self, layer: nn.Module, x: jax.Array, update_stats: bool) -> jax.Array:
     if self.spectral_norm:

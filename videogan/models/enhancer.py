@@ -67,9 +67,9 @@ class Enhancer(nn.Module):
     num_blocks: residual blocks on the low-resolution grid.
   """
 
-  scale: int = 2
-  features: int = 48
-  num_blocks: int = 8
+  scale: int
+  features: int
+  num_blocks: int
 
   @nn.compact
   def __call__(self, frames: jax.Array) -> jax.Array:
@@ -87,8 +87,8 @@ class Enhancer(nn.Module):
 class FrameDiscriminator(nn.Module):
   """Frames [N, H, W, C] -> patch logits [N, h', w'] (real/fake), for the optional adversarial term."""
 
-  widths: Sequence[int] = (32, 64, 128)
-  spectral_norm: bool = True
+  widths: Sequence[int]
+  spectral_norm: bool
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
