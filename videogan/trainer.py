@@ -73,9 +73,8 @@ class Task(Protocol):
 
 @dataclasses.dataclass
 class Run:
-  """What periodic actions may use: the task, where to write, and the mesh."""
+  """What periodic actions may use: where to write, the mesh, the scalar writer."""
 
-  task: Task
   workdir: Path
   mesh: jax.sharding.Mesh
   writer: metric_writers.MetricWriter
@@ -242,7 +241,7 @@ def train(task: Task, workdir: str | Path) -> PyTree:
     writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
     if is_main:
       (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-  actions = task.periodic_actions(Run(task, workdir, s.mesh, writer, is_main))
+  actions = task.periodic_actions(Run(workdir, s.mesh, writer, is_main))
   progress = periodic.Progress(config.total_steps, per_step, task.example_name, flops)
 
   def save(step: int, force: bool) -> None:
