@@ -5,8 +5,9 @@ train_enhancer): they share the one trainer (videogan/trainer.py).
 
 * SIGTERM mid-run: a checkpoint at the current step, exit 0, a rerun resumes.
 * kill -9 five times, at start-up, at random moments and while an async checkpoint is being written:
-  every restart resumes from the newest complete checkpoint and the final
-  parameters equal an uninterrupted run's, bit for bit.
+  every restart resumes from the newest complete checkpoint (a newest step that a kill inside
+  Orbax's commit cut short is set aside with a warning) and the final parameters equal an
+  uninterrupted run's, bit for bit.
 * A corrupted newest checkpoint: restore falls back to the previous step with a
   warning naming the bad one and moves it aside; all corrupted: a clear error.
 * A non-finite loss: training stops naming step and metric; every saved
@@ -101,8 +102,15 @@ def test_kill_9_repeatedly_then_finish_equals_uninterrupted(task, tmp_path):
   checkpoints = workdir / "checkpoints"
   rng = random.Random(0)
   outcomes = []
+  # Steps a kill left unreadable. Orbax renames a step directory into place only when its writes are
+  # done, but a kill inside its commit can still leave the newest step with an array file cut short
+  # (seen once in CI: "Truncated Zstd-compressed" data in a step without _CHECKPOINT_METADATA). The
+  # trainer's restore is the guarantee then: the next start sets such a step aside with a warning and
+  # resumes from the previous one, which is checked here.
+  unreadable = set()
   for kill in range(5):
     before = steps_on_disk(workdir)
+    readable_before = [step for step in before if step not in unreadable]
     proc = start_cli(*args, "--workdir", str(workdir), f"--config.total_steps={total}")
     # Kill 1: at a random moment of start-up. The others once this run has saved a new step, then:
     # even kills while the next async checkpoint is being written (Orbax's temporary step directory
@@ -123,23 +131,33 @@ def test_kill_9_repeatedly_then_finish_equals_uninterrupted(task, tmp_path):
     proc.kill()
     log = proc.communicate()[1]
     after = steps_on_disk(workdir)
-    if before and "Compiled the train step" in log:
-      assert f"Resumed from step {before[-1]}" in log, log[-3000:]
+    if readable_before and "Compiled the train step" in log:
+      assert f"Resumed from step {readable_before[-1]}" in log, log[-3000:]
+      for step in set(before) & unreadable:
+        assert f"Moved the unreadable checkpoint step {step} to" in log, log[-3000:]
     # The preservation policy keeps the latest two. Orbax deletes the oldest only after finalising the
     # newest, so a kill between the two leaves one more; the next save deletes it (checked below).
     assert len(after) <= 3, after
-    for step in after:  # Never a partial step: every step directory on disk restores.
-      state_arrays(workdir, step)
+    unreadable &= set(after)
+    for step in after:  # Every step directory on disk restores, but for a newest one cut short (above).
+      try:
+        state_arrays(workdir, step)
+      except Exception:  # noqa: BLE001 - tensorstore reports a cut-short file as ValueError, Orbax others.
+        assert step == after[-1], (step, after)
+        unreadable.add(step)
     outcomes.append((kill, during_write, before, after))
   assert sum(during for _, during, _, _ in outcomes) >= 2, outcomes
 
   proc = run_cli(*args, "--workdir", str(workdir), f"--config.total_steps={total}")
-  assert f"Resumed from step {outcomes[-1][3][-1]}" in proc.stderr
+  readable = [step for step in outcomes[-1][3] if step not in unreadable]
+  assert f"Resumed from step {readable[-1]}" in proc.stderr
+  for step in unreadable:
+    assert f"Moved the unreadable checkpoint step {step} to" in proc.stderr
   assert steps_on_disk(workdir) == [total - 2, total]  # Any step a kill left over is gone.
   assert_same_state(state_arrays(reference, total), state_arrays(workdir, total))
   position = json.loads((checkpoints / str(total) / "data" / "metadata").read_text())
   assert position == {"next_example": total * task.per_step, "global_batch": task.per_step}  # Every clip seen once, none replayed.
-  print("kill -9 drill (kill, during a checkpoint write, steps before, steps after):", outcomes)
+  print("kill -9 drill (kill, during a checkpoint write, steps before, steps after):", outcomes, "unreadable:", unreadable)
 
 
 def corrupt(step_dir):
