@@ -174,3 +174,12 @@ def assert_close_to(state, expected, init):
   assert not worst, f"leaves whose change differs by more than allowed (1 = the bound): {worst}"
 
 
+def gan_initial_state(config) -> dict:
+  """The state the trainer starts `config`'s GAN from (its seed's init key), as a checkpoint's nested dict."""
+  import flax
+  import jax
+
+  from videogan.gan.task import GanTask
+
+  init_rng = jax.random.split(jax.random.key(config.seed), 3)[0]  # The trainer's first stream.
+  return flax.serialization.to_state_dict(GanTask(config).init_state(init_rng, None))

@@ -6,7 +6,15 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_CONFIG, assert_close_to, gan_setup, load_config, run_cli, state_arrays
+from tests.conftest import (
+  TINY_CONFIG,
+  assert_close_to,
+  gan_initial_state,
+  gan_setup,
+  load_config,
+  run_cli,
+  state_arrays,
+)
 from videogan import errors
 from videogan.models import generators
 
@@ -62,14 +70,9 @@ def test_eight_devices_equal_one_device(full_run, tmp_path):
                  env={"JAX_NUM_CPU_DEVICES": "8"})
   assert "8 devices" in proc.stderr
   # The seed's initial state, as the trainer makes it: the change of every leaf is what is compared.
-  import flax
-  import jax
-
-  from videogan.gan.task import GanTask
-
   config = load_config(TINY_CONFIG)
   config.optimizer.eps = 1e-3
-  init = flax.serialization.to_state_dict(GanTask(config).init_state(jax.random.split(jax.random.key(0), 3)[0], None))
+  init = gan_initial_state(config)
   assert_close_to(state_arrays(tmp_path, 3), state_arrays(workdir, 3), init)
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import REPO, TINY_CONFIG, assert_close_to, load_config, run_cli, state_arrays
+from tests.conftest import REPO, TINY_CONFIG, assert_close_to, gan_initial_state, load_config, run_cli, state_arrays
 
 COMMON = ("--config", TINY_CONFIG, "--config.optimizer.eps=1e-3", "--config.checkpoint_every=3",
           "--config.log_every=1")
@@ -63,14 +63,9 @@ def test_two_processes_killed_and_resumed_equal_one_process(tmp_path):
   assert "Resumed from step" in worker_log and "process 1 of 2" in worker_log
 
   # Within the bound of tests/test_sharding.py, on what training changed from the seed's initial state.
-  import flax
-  import jax
-
-  from videogan.gan.task import GanTask
-
   config = load_config(TINY_CONFIG)
   config.optimizer.eps = 1e-3
-  init = flax.serialization.to_state_dict(GanTask(config).init_state(jax.random.split(jax.random.key(0), 3)[0], None))
+  init = gan_initial_state(config)
   assert_close_to(state_arrays(workdir, 6), state_arrays(ref, 6), init)
   # Only process 0 writes summaries: one event file per launch, not per process.
   assert len(list(workdir.glob("events.out.tfevents.*"))) == 2

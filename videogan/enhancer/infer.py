@@ -104,9 +104,7 @@ def load(workdir: str | Path, scale: int | None = None, step: int | None = None)
       raise InputError(f"{directory}: the checkpoint is a x{config.model.scale} enhancer; --scale={scale} was asked "
                        f"(train a x{scale} model: --config.model.scale={scale}, or omit --scale).")
     models = Models.from_config(config)
-    target = jax.eval_shape(lambda rng: models.init(rng, config), jax.random.key(0))
-    mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": -1}))
-    target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=parallel.replicated(mesh)), target)
+    target = models.abstract_state(config, parallel.make_mesh(ml_collections.ConfigDict({"data": -1})))
     state, _ = ckpt.restore(target, step)
   finally:
     ckpt.close()

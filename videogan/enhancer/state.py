@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from videogan import parallel
 from videogan.models.enhancer import Enhancer, FrameDiscriminator
 
 PyTree = object
@@ -62,3 +63,9 @@ class Models:
         step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params),
         d_params=d_params, d_stats=d_stats, d_opt_state=self.d_tx.init(d_params), tx=self.tx, d_tx=self.d_tx,
     )
+
+  def abstract_state(self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> EnhancerState:
+    """The state's shapes and dtypes, replicated over `mesh` (the enhancer is small; the batch is what is split)."""
+    replicated = parallel.replicated(mesh)
+    shapes = jax.eval_shape(lambda rng: self.init(rng, config), jax.random.key(0))
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), shapes)

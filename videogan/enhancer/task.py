@@ -37,12 +37,10 @@ class EnhancerTask:
     return Models.from_config(self.config)
 
   def abstract_state(self, mesh: jax.sharding.Mesh) -> EnhancerState:
-    """Replicated: the enhancer is small (~0.4M parameters by default); the batch is what is split."""
-    shapes = jax.eval_shape(lambda rng: self.models.init(rng, self.config), jax.random.key(0))
+    target = self.models.abstract_state(self.config, mesh)
     logging.info("Enhancer x%d: %d params; %d-frame windows.", self.config.model.scale,
-                 sum(x.size for x in jax.tree.leaves(shapes.params)), self.config.model.window)
-    replicated = parallel.replicated(mesh)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), shapes)
+                 sum(x.size for x in jax.tree.leaves(target.params)), self.config.model.window)
+    return target
 
   def init_state(self, rng: jax.Array, shardings) -> EnhancerState:
     del rng  # The enhancer is initialised from the seed's own key, as its published runs were.
