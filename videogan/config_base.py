@@ -20,7 +20,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.source = "moving_mnist"  # "moving_mnist", "folder", "tfrecord" or "tfds" (ucf101, kinetics600, ...).
   config.data.tfds_name = config_dict.placeholder(str)  # With source "tfds": dataset name.
-  config.data.folder = config_dict.placeholder(str)  # With source "folder": a directory of videos.
+  config.data.folder = config_dict.placeholder(str)  # With source "folder": a directory of videos, or one video file.
   config.data.tfrecord_dir = config_dict.placeholder(str)  # With source "tfrecord": output of videogan.prepare.
   config.data.clip_len = 16
   config.data.image_size = 64
@@ -45,12 +45,16 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.random_flip = False  # Mirror training clips horizontally with probability 1/2.
   config.data.cache = False  # Keep decoded evaluation clips in memory (re-read streams, e.g. FVD).
   config.data.eval_fraction = 0.1  # "folder" without train/ and test/ sub-folders: share of videos for eval.
+  config.data.holdout_fraction = 0.2  # `data.folder` one video file: the end of it held out for eval (data/one_video.py).
 
   # Model: MoCoGAN-style G, DVD-GAN-style D, (2+1)D convs.
   config.model = ml_collections.ConfigDict()
   config.model.conv_impl = "fold"  # "fold" (2-D convs; fast on CPU) or "native" (3-D convs).
   config.model.compute_dtype = "float32"  # Or "bfloat16" on accelerators: float32 params, optimizer and losses.
   config.model.context_frames = 0  # Given frames G continues: 0 unconditional, 1 image-to-video, k > 1 prediction.
+  # With context frames: the share of each batch G draws without them (whole clips), so one model both
+  # extends a video and makes new clips (`--mode sample`); 0: always with context.
+  config.model.context_dropout = 0.0
   config.model.num_classes = 0  # > 0: class-conditional G and projection D (needs a labelled video source).
   # G: one family's block, chosen by name (videogan/models/generators/: its options and their defaults).
   config.model.generator = generators.default_config("gru")

@@ -66,7 +66,7 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
   elif config.data.source == "tfrecord":
     _check(config, "data.tfrecord_dir", lambda x: isinstance(x, str) and x, "a directory written by videogan.prepare")
   else:
-    _check(config, "data.folder", lambda x: isinstance(x, str) and x, "a directory of video files")
+    _check(config, "data.folder", lambda x: isinstance(x, str) and x, "a directory of video files or one video file")
   if config.data.source != "moving_mnist":
     _check(config, "data.frame_stride", _positive_int, "a positive integer")
     _check(config, "data.short_videos", one_of(("skip", "pad")), "'skip' or 'pad'")
@@ -74,6 +74,7 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
     _check(config, "data.random_flip", lambda x: isinstance(x, bool), "True or False")
     _check(config, "data.cache", lambda x: isinstance(x, bool), "True or False")
     _check(config, "data.eval_fraction", lambda x: 0 <= x < 1, "a fraction in [0, 1)")
+    _check(config, "data.holdout_fraction", lambda x: 0 <= x < 1, "a fraction in [0, 1) of one video's frames")
     _check(config, "data.shorter_side", lambda x: x is None or (isinstance(x, int) and x >= 0),
            "None (= data.image_size), 0 (native size) or a side in pixels")
   _check(config, "data.num_parallel_calls", lambda x: x == -1 or _positive_int(x), "a positive integer or -1 (AUTOTUNE)")
@@ -112,6 +113,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "model.context_frames", lambda k: isinstance(k, int) and 0 <= k < clip_len,
          f"an integer in [0, data.clip_len={clip_len}) (frames given; the rest are generated)")
   _check(config, "model.num_classes", lambda n: isinstance(n, int) and n >= 0, "an integer >= 0")
+  _check(config, "model.context_dropout", lambda x: x == 0 or (0 < x < 1 and config.model.context_frames > 0),
+         "0, or a fraction in (0, 1) of each batch drawn without context by a model with model.context_frames > 0")
   _check(config, "prediction_l1", lambda x: x == 0 or (x > 0 and config.model.context_frames > 0),
          "0, or > 0 for a prediction model (model.context_frames > 0)")
   if config.model.num_classes and config.data.source == "moving_mnist":
@@ -173,7 +176,7 @@ def validate_generator(config: ml_collections.ConfigDict) -> None:
         f"config.model.generator: the {g.name!r} generator's block has {' and '.join(p for p in problems if p)}; "
         f"build it with videogan.models.generators.default_config({g.name!r}, like=...) in the config file.")
   for key in sorted(expected & {"content_dim", "motion_noise_dim", "motion_dim", "temporal_kernel", "num_sprites",
-                                "block_depth"}):
+                                "block_depth", "style_dim", "motion_period"}):
     _check(config, f"model.generator.{key}", _positive_int, "a positive integer")
   if g.name == "sprites":
     _check(config, "model.generator.sprite_blend", _one_of(sprites.SPRITE_BLENDS),

@@ -39,6 +39,9 @@ flags.DEFINE_integer("step", None, "sample/extend/animate: checkpoint step to lo
 flags.DEFINE_string("input", None, "--mode extend: a video; --mode animate: a still image.")
 flags.DEFINE_string("output", None, "extend/animate: the mp4 or gif to write.")
 flags.DEFINE_float("seconds", None, "extend/animate: length of the output video in seconds (at config.fps).")
+flags.DEFINE_enum("extend_from", "end", ["end", "training_part"],
+                  "--mode extend: continue the whole --input (end), or only its part a one-video run trains on "
+                  "(all but the last data.holdout_fraction), to compare with the held-out end.")
 flags.DEFINE_integer("label", None, "Class-conditional models: the class to generate.")
 flags.DEFINE_integer("num_clips", 256, "--mode eval_prediction: evaluation clips to score.")
 flags.DEFINE_integer("scale", None, "--mode enhance: the enhancer's scale (1, 2 or 4); checked against the checkpoint.")
@@ -124,7 +127,9 @@ def run(mode: str, config) -> None:
   elif mode in ("extend", "animate"):
     job = conditional.extend if mode == "extend" else conditional.animate
     video_io.check_output(FLAGS.output)
-    frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step)
+    extra = {"from_training_part": FLAGS.extend_from == "training_part",
+             "report_path": f"{FLAGS.output}.json"} if mode == "extend" else {}
+    frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step, **extra)
     if postprocess is not None:
       frames = postprocess(frames[None])[0]
     path = video_io.write_video_atomically(FLAGS.output, frames, config.fps)

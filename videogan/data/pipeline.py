@@ -10,13 +10,14 @@ starts there and neither replays nor skips a clip.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 
 import ml_collections
 import numpy as np
 import tensorflow as tf
 
 from videogan import errors
-from videogan.data import mnist, moving_mnist, tfds_source, tfrecord, video_source
+from videogan.data import mnist, moving_mnist, one_video, tfds_source, tfrecord, video_file, video_source
 
 # Split keys keep the train and eval streams independent for the same seed.
 _SPLIT_SEED_OFFSET = {"train": 0, "test": 1_000_003}
@@ -32,7 +33,17 @@ def check_source(config: ml_collections.ConfigDict, split: str = "train") -> Non
   data = config.data
   if data.source == "moving_mnist":
     return
-  if data.source == "folder":
+  if data.source == "folder" and is_one_video(config):
+    if split == "test" and not data.holdout_fraction > 0:
+      raise errors.ConfigError(f"config.data.folder={data.folder!r} is one video and config.data.holdout_fraction=0: "
+                               "it has no held-out part to evaluate on; set data.holdout_fraction in (0, 1).")
+    try:
+      one_video.load_parts(str(Path(data.folder).expanduser()), config.fps, data.image_size, data.channels,
+                           data.holdout_fraction, data.clip_len)
+    except (video_source.TooShort, video_file.VideoError) as e:
+      raise errors.ConfigError(f"config.data.folder={data.folder!r}: {getattr(e, 'reason', e)}") from None
+    classes, unlabelled = 0, True
+  elif data.source == "folder":
     try:
       videos = video_source.list_videos(data.folder, split, data.eval_fraction)
       video_source.first_readable(videos, video_source.ClipSpec.from_config(config, train=False))
@@ -77,11 +88,20 @@ def _moving_mnist_fn(config: ml_collections.ConfigDict, split: str, seed: int):
   )
 
 
+def is_one_video(config: ml_collections.ConfigDict) -> bool:
+  """Whether `data.folder` names a single video file (one_video.py: split in time) rather than a folder."""
+  return config.data.source == "folder" and Path(config.data.folder).expanduser().is_file()
+
+
 def _folder_fn(config: ml_collections.ConfigDict, split: str, seed: int, training: bool, bad_files: video_source.BadFiles):
   data = config.data
-  videos = video_source.list_videos(data.folder, split, data.eval_fraction)
   spec = video_source.ClipSpec.from_config(config, train=training)
-  source = video_source.FolderSource(videos, spec, seed, split, training, bad_files)
+  if is_one_video(config):
+    source = one_video.OneVideoSource(str(Path(data.folder).expanduser()), spec, data.holdout_fraction, seed, split,
+                                      training, mirror=data.random_flip)
+  else:
+    videos = video_source.list_videos(data.folder, split, data.eval_fraction)
+    source = video_source.FolderSource(videos, spec, seed, split, training, bad_files)
   shape = (data.clip_len, data.image_size, data.image_size, data.channels)
 
   def load(index):

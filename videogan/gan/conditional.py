@@ -13,6 +13,7 @@ are appended, until the requested length; the given frames come back
 unchanged at the start. Sampling uses the EMA generator.
 """
 
+import json
 import math
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 from absl import logging
 
 from videogan import video_io
-from videogan.data import video_file, video_source
+from videogan.data import one_video, video_file, video_source
 from videogan.errors import InputError
 from videogan.gan import sample
 from videogan.gan import state as state_lib
@@ -116,11 +117,42 @@ def _restore(config: ml_collections.ConfigDict, workdir: str | Path, step: int |
   return state.ema_g_params, jax.random.fold_in(jax.random.key(config.seed), int(state.step))
 
 
+def frame_changes(frames: np.ndarray) -> np.ndarray:
+  """Mean absolute change of 0-255 pixels between consecutive frames: [T - 1]."""
+  f = np.asarray(frames, np.float32)
+  return np.abs(np.diff(f, axis=0)).mean(axis=tuple(range(1, f.ndim)))
+
+
+def seam_report(given: np.ndarray, out: np.ndarray, fps: float) -> dict:
+  """Seam and motion of `out` (uint8 [T, ...]), whose first len(given) frames are `given`."""
+  changes, given_changes = frame_changes(out), frame_changes(given)
+  k = len(given)
+  last = out[-max(2, round(5 * fps)) :]
+  return {
+      "frames": len(out), "given_frames": k,
+      "seam_change": float(changes[k - 1]),
+      "median_change_of_input": float(np.median(given_changes)),
+      "seam_over_median": float(changes[k - 1] / max(np.median(given_changes), 1e-9)),
+      "mean_change_last_5s": float(frame_changes(last).mean()),
+      "mean_change_of_input": float(given_changes.mean()),
+      "last_5s_over_input": float(frame_changes(last).mean() / max(given_changes.mean(), 1e-9)),
+  }
+
+
 def extend(config: ml_collections.ConfigDict, workdir: str | Path, input_path: str | Path, seconds: float,
-           label: int | None = None, step: int | None = None) -> np.ndarray:
-  """`input_path` resampled to the model's fps and size, continued to `seconds`: uint8 [T, S, S, C]."""
+           label: int | None = None, step: int | None = None, from_training_part: bool = False,
+           report_path: str | Path | None = None) -> np.ndarray:
+  """`input_path` resampled to the model's fps and size, continued to `seconds`: uint8 [T, S, S, C].
+
+  With `from_training_part`, only the input's first part as a one-video run
+  splits it (all but the last `data.holdout_fraction`) is kept and continued,
+  so the continuation can be set beside the held-out end of the same video.
+  `report_path`: where to write the seam and motion figures (`seam_report`) as JSON.
+  """
   data = config.data
   given = load_video(input_path, data.image_size, data.channels, config.fps)
+  if from_training_part:
+    given = given[: one_video.split_point(len(given), data.holdout_fraction)]
   total = _frames_for(seconds, config.fps)
   if total <= len(given):
     raise InputError(f"--seconds={seconds}: {total} frames at {config.fps:g} fps is not longer than the input "
@@ -136,6 +168,10 @@ def extend(config: ml_collections.ConfigDict, workdir: str | Path, input_path: s
   context = given[None].astype(np.float32) / 127.5 - 1.0
   out = video_io.to_uint8(rollout(gan, g_params, context, total, rng, labels))[0]
   out[: len(given)] = given  # Exactly the input, not its round trip through [-1, 1].
+  report = seam_report(given, out, config.fps)
+  logging.info("Extended %d frames to %d: %s", len(given), len(out), report)
+  if report_path is not None:
+    Path(report_path).write_text(json.dumps(report, indent=2))
   return out
 
 

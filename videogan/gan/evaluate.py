@@ -192,11 +192,16 @@ def real_statistics(config: ml_collections.ConfigDict, extractor: FeatureExtract
 
 
 def generated_clips(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, num: int, seed: int):
-  """Yields uint8 batches of `num` clips from the generator (context models continue real test clips' first frames)."""
+  """Yields uint8 batches of `num` clips from the generator.
+
+  Context models continue real test clips' first frames, unless they also draw
+  whole clips (`model.context_dropout`): then they draw whole clips.
+  """
   rng = jax.random.key(seed)
   sample_fn = sample.make_sample_fn(gan)
   batch_size = 16
-  contexts = real_clips(config, num, "test", seed, batch_size) if gan.context_frames else None
+  use_context = gan.context_frames and not gan.draws_whole_clips
+  contexts = real_clips(config, num, "test", seed, batch_size) if use_context else None
   done = 0
   for i in range(math.ceil(num / batch_size)):
     n = min(batch_size, num - done)
@@ -205,7 +210,8 @@ def generated_clips(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, 
       cond["context"] = next(contexts)[:, : gan.context_frames].astype(np.float32) / 127.5 - 1.0
     if gan.num_classes:
       cond["label"] = (np.arange(done, done + n) % gan.num_classes).astype(np.int32)
-    yield video_io.to_uint8(np.asarray(sample_fn(g_params, gan.latents(jax.random.fold_in(rng, i), n), cond)))
+    latents = gan.latents(jax.random.fold_in(rng, i), n, with_context=use_context)
+    yield video_io.to_uint8(np.asarray(sample_fn(g_params, latents, cond)))
     done += n
 
 
@@ -217,16 +223,21 @@ def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, st
   state = state_lib.restore_from_workdir(config, workdir, gan, step)
   mu_r, sigma_r = real_statistics(config, extractor)
   digit_score = digits.applies(config)  # Moving MNIST: also read the same clips' glyphs.
+  real_footage = config.data.source == "folder"  # Reference rows, diversity, copying: eval_real.py.
   features, kept = [], []
   for clips in generated_clips(config, gan, state.ema_g_params, config.fvd.num_generated, config.fvd.seed):
     features.append(extractor(clips))
-    if digit_score:
+    if digit_score or real_footage:
       kept.append(clips)
   mu_g, sigma_g = gaussian(np.concatenate(features))
   report = {"fvd": frechet_distance(mu_r, sigma_r, mu_g, sigma_g), "step": int(state.step), "recipe": recipe(config)}
   if digit_score:  # Beside the FVD recipe's real clips, both read from the first frame G made.
     real = np.concatenate(list(real_clips(config, config.fvd.num_real, config.fvd.real_split, config.fvd.seed)))
-    report["digits"] = digits.report(config, np.concatenate(kept), real, first_frame=gan.context_frames)
+    report["digits"] = digits.report(config, np.concatenate(kept), real, first_frame=0 if gan.draws_whole_clips else gan.context_frames)
+  if real_footage:
+    from videogan.gan import eval_real  # It builds on this module.
+
+    report.update(eval_real.report(config, extractor, np.concatenate(kept), (mu_r, sigma_r), gan, state.ema_g_params))
   path = Path(workdir) / f"fvd_step_{int(state.step)}.json"
   path.write_text(json.dumps(report, indent=2, default=str))
   logging.info("FVD at step %d: %.1f (%s).", report["step"], report["fvd"], path)

@@ -27,9 +27,11 @@ def make_sample_fn(gan: VideoGAN, out_sharding: jax.sharding.Sharding | None = N
 def fixed_conditioning(gan: VideoGAN, config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
   """Conditioning for the training-time samples: the first real evaluation clips' context and labels.
 
-  Class-conditional models without context cycle through the classes.
+  Class-conditional models without context cycle through the classes; models
+  that also draw whole clips (`model.context_dropout`) are shown those.
   """
-  if not (gan.context_frames or gan.num_classes):
+  use_context = gan.context_frames and not gan.draws_whole_clips
+  if not (use_context or gan.num_classes):
     return {}
   from videogan.data import pipeline  # Data code only where it is needed.
 
@@ -41,8 +43,8 @@ def fixed_conditioning(gan: VideoGAN, config: ml_collections.ConfigDict) -> dict
     split = "train"
   batch = next(pipeline.make_dataset(config, split=split, seed=config.seed, global_batch=num, num_steps=1,
                                      training=False).as_numpy_iterator())
-  cond = gan.conditioning(batch if gan.context_frames else {**batch, "label": np.arange(num) % max(gan.num_classes, 1)})
-  return {k: np.asarray(v) for k, v in cond.items()}
+  cond = gan.conditioning(batch if use_context else {**batch, "label": np.arange(num) % max(gan.num_classes, 1)})
+  return {k: np.asarray(v) for k, v in cond.items() if use_context or k != "context"}
 
 
 def sample_clips(gan: VideoGAN, g_params, rng: jax.Array, num: int, batch_size: int = 16,
@@ -54,7 +56,8 @@ def sample_clips(gan: VideoGAN, g_params, rng: jax.Array, num: int, batch_size: 
   for i, start in enumerate(range(0, num, batch_size)):
     n = min(batch_size, num - start)
     cond = {k: v[start : start + n] for k, v in conditioning.items()}
-    clips.append(video_io.to_uint8(sample(g_params, gan.latents(jax.random.fold_in(rng, i), n), cond)))
+    latents = gan.latents(jax.random.fold_in(rng, i), n, with_context="context" in cond)
+    clips.append(video_io.to_uint8(sample(g_params, latents, cond)))
   return np.concatenate(clips)
 
 
@@ -100,7 +103,8 @@ def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Pat
   `postprocess` maps the uint8 clips before they are written (e.g. the enhancer).
 
   Class-conditional models sample class `label` (default: cycle through the
-  classes); models with context frames continue the first evaluation clips.
+  classes); models with context frames continue the first evaluation clips,
+  unless they also draw whole clips (`model.context_dropout`).
   """
   gan = VideoGAN.from_config(config)
   if label is not None and not 0 <= label < gan.num_classes:

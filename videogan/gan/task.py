@@ -92,8 +92,8 @@ class GanTask:
     config, gan = self.config, self.gan
     _, _, sample_rng = jax.random.split(jax.random.key(config.seed), 3)  # The trainer's third stream.
     sample_fn = sample_lib.make_sample_fn(gan, parallel.replicated(run.mesh))
-    latents = gan.latents(sample_rng, config.sample.num_clips)
     cond = sample_lib.fixed_conditioning(gan, config)
+    latents = gan.latents(sample_rng, config.sample.num_clips, with_context="context" in cond)
 
     def write(step: int, state) -> None:
       clips = video_io.to_uint8(jax.device_get(sample_fn(state.ema_g_params, latents, cond)))
@@ -120,7 +120,7 @@ class GanTask:
       value = evaluate.frechet_distance(*real, *evaluate.gaussian(extractor(clips)))
       scalars, more = {f"fvd_{clips_num}": value}, ""
       if read_digits is not None:  # Of the frames G made, not a prediction model's given context frames.
-        scalars["digit_score"] = digits.score(clips, read_digits, first_frame=self.gan.context_frames)["score"]
+        scalars["digit_score"] = digits.score(clips, read_digits, first_frame=0 if self.gan.draws_whole_clips else self.gan.context_frames)["score"]
         more = f", digit score {scalars['digit_score']:.3f}"
       run.writer.write_scalars(step, scalars)
       logging.info("step %d: FVD (%d clips, noisier than --mode eval) %.1f%s", step, clips_num, value, more)

@@ -20,6 +20,9 @@ L_D and L_G are the same expressions with G(z | context, y) and D(x | y).
 Prediction models may add lambda * mean |G(z | x_<k)_t - x_t| over the
 predicted frames t >= k to L_G (`prediction_l1`; adversarial + L1 as in
 pix2pix and Mathieu et al., 2016), which ties the continuation to the truth.
+With `model.context_dropout` p, the last round(p B) clips of each fake batch
+are drawn without context (whole clips, G(z)), so one G learns both jobs; the
+L1 term then covers only the clips that had context.
 
 Both updates use the same fake batch G(z), computed once: its VJP carries
 dL_G/dG(z) back to G's parameters (the chain rule
@@ -85,7 +88,8 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
 
   def g_objective(fake, real, d_params, d_stats, frame_idx, label):
     logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False, label=label)
-    l1 = jnp.mean(jnp.abs(fake[:, k:] - real[:, k:])) if l1_weight else jnp.zeros(())
+    given = fake.shape[0] - gan.without_context(fake.shape[0])  # Clips drawn with context come first.
+    l1 = jnp.mean(jnp.abs(fake[:given, k:] - real[:given, k:])) if l1_weight else jnp.zeros(())
     return sum(g_gan_loss(logit) for logit in logits.values()) + l1_weight * l1, l1
 
   def train_step(state: TrainState, batch: Batch, rng: jax.Array) -> tuple[TrainState, Metrics]:

@@ -24,6 +24,7 @@ class VideoGAN:
   spatial_frames: int
   context_frames: int = 0  # Given frames a clip continues (0: unconditional).
   num_classes: int = 0  # > 0: class-conditional G and D.
+  context_dropout: float = 0.0  # With context frames: the share of each batch drawn without them.
   # Dtype of G's and D's arithmetic. bfloat16 keeps float32 parameters (and
   # optimizer states and losses): they are cast on the way in, and clips,
   # logits and spectral-norm stats come back as float32.
@@ -59,6 +60,7 @@ class VideoGAN:
         spatial_frames=d.spatial_frames,
         context_frames=config.model.context_frames,
         num_classes=config.model.num_classes,
+        context_dropout=config.model.context_dropout,
         compute_dtype=config.model.compute_dtype,
     )
 
@@ -66,10 +68,19 @@ class VideoGAN:
   def video_shape(self) -> tuple[int, int, int, int]:
     return (self.clip_len, self.image_size, self.image_size, self.channels)
 
-  def latents(self, rng: jax.Array, batch: int) -> dict[str, jax.Array]:
+  @property
+  def draws_whole_clips(self) -> bool:
+    """Whether G can also draw clips without context (an unconditional model, or one with context dropout)."""
+    return not self.context_frames or self.context_dropout > 0
+
+  def without_context(self, batch: int) -> int:
+    """How many of a training batch's `batch` clips G draws without context: the last round(batch * dropout)."""
+    return min(round(batch * self.context_dropout), batch - 1) if self.context_frames and batch > 1 else 0
+
+  def latents(self, rng: jax.Array, batch: int, with_context: bool = True) -> dict[str, jax.Array]:
     """Noise for `batch` clips: motion noise for the clip's generated (non-context) frames."""
-    return generators.sample_latents(
-        rng, batch, self.clip_len - self.context_frames, self.content_dim, self.motion_noise_dim)
+    generated = self.clip_len - (self.context_frames if with_context else 0)
+    return generators.sample_latents(rng, batch, generated, self.content_dim, self.motion_noise_dim)
 
   def conditioning(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
     """What G takes from a data batch: the first `context_frames` frames and/or the label."""
@@ -86,10 +97,28 @@ class VideoGAN:
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
   def generate(self, g_params, rng: jax.Array, batch: int, **conditioning) -> jax.Array:
-    """Samples `batch` clips [B, T, H, W, C] in [-1, 1] from fresh latents (and `context`/`label`)."""
-    video = self.generator.apply(
-        {"params": self._compute(g_params)}, **self._compute(self.latents(rng, batch)), **self._compute(conditioning))
-    return video.astype(jnp.float32)
+    """Samples `batch` clips [B, T, H, W, C] in [-1, 1] from fresh latents (and `context`/`label`).
+
+    With context and `context_dropout`, the last `without_context(batch)`
+    clips ignore their context and are drawn whole.
+    """
+    if self.context_frames and "context" not in conditioning and not self.draws_whole_clips:
+      raise ValueError(f"this generator continues {self.context_frames} context frame(s) and was not trained to draw "
+                       "whole clips (model.context_dropout=0); pass context.")
+    params = {"params": self._compute(g_params)}
+    with_context = "context" in conditioning or not self.context_frames
+    free = self.without_context(batch) if with_context else batch
+    given = batch - free
+    parts = []
+    if given:
+      cond = {k: v[:given] for k, v in conditioning.items()}
+      parts.append(self.generator.apply(params, **self._compute(self.latents(rng, given, with_context)),
+                                        **self._compute(cond)))
+    if free:
+      cond = {k: v[given:] for k, v in conditioning.items() if k != "context"}
+      latents = self.latents(jax.random.fold_in(rng, 1), free, with_context=False)
+      parts.append(self.generator.apply(params, **self._compute(latents), **self._compute(cond)))
+    return jnp.concatenate(parts).astype(jnp.float32)
 
   def frame_indices(self, rng: jax.Array, batch: int) -> jax.Array:
     """`spatial_frames` distinct frame indices per clip, int32 [B, k]."""

@@ -2,6 +2,7 @@
 
   gru       MoCoGAN-style: a GRU's motion vector per frame, each frame decoded by (2+1)D convs (gru.py)
   conv_gru  DVD-GAN-style: a ConvGRU's 8 px map per frame, decoded by (2+1)D convs (conv_gru.py)
+  style     StyleGAN-V-style: per-frame 2-D synthesis modulated by a content style and smooth motion codes (style.py)
   sprites   a layered scene: sprites decoded once per clip and moved by a GRU (sprites.py)
 
 Each family's `default_config()` lists its options and defaults, and nothing
@@ -13,12 +14,13 @@ live). To switch family in a config file:
 
 import ml_collections
 
-from videogan.models.generators import conv_gru, gru, sprites
+from videogan.models.generators import conv_gru, gru, sprites, style
 from videogan.models.generators.common import GeneratorBase, sample_latents
 
 FAMILIES = {"gru": (gru.default_config, gru.GruGenerator),
             "conv_gru": (conv_gru.default_config, conv_gru.ConvGruGenerator),
-            "sprites": (sprites.default_config, sprites.SpriteGenerator)}
+            "sprites": (sprites.default_config, sprites.SpriteGenerator),
+            "style": (style.default_config, style.StyleGenerator)}
 LATENT_KEYS = ("content_dim", "motion_noise_dim")  # Sizes of the noise G is fed; not module fields.
 
 __all__ = ["FAMILIES", "GeneratorBase", "build", "default_config", "sample_latents"]

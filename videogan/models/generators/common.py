@@ -70,10 +70,12 @@ class GeneratorBase(nn.Module):
     context; None for a family without one.
     """
     skips, carry = [None] * len(self.widths), None
-    if self.context_frames:
-      if context is None or context.shape[1] != self.context_frames:
+    if self.context_frames and context is None:  # Unconditional (trained with model.context_dropout): no code.
+      content = jnp.concatenate([content, jnp.zeros_like(content)], -1)
+    elif self.context_frames:
+      if context.shape[1] != self.context_frames:
         raise ValueError(f"this generator continues {self.context_frames} context frame(s); got context "
-                         f"{None if context is None else context.shape}.")
+                         f"{context.shape}.")
       skips = self._encode_context(context)
       pooled = skips[0].mean(axis=(1, 2, 3))  # [B, widths[0]]
       if motion_dim is not None:

@@ -1,0 +1,89 @@
+"""The `style` family: a general generator for natural video, after StyleGAN-V (Skorokhodov et al., 2022).
+
+No prior about what a scene holds: every frame is drawn by the same 2-D
+synthesis network, steered by a per-frame style, and motion lives only in how
+that style changes over time.
+
+  w   = mapping(z_c)                               the clip's content style (an MLP)
+  a_j = A e_{jP}                                   motion codes at anchor frames 0, P, 2P, ...
+  m_t = (1 - f) a_j + f a_{j+1},  j = t // P, f = (t mod P) / P
+                                                   continuous-time motion: codes interpolated between anchors
+  x_4 = project(z_c)                               a 4 px map per clip (plus the context's features)
+  x_2r = act(g * norm(conv(up(x_r))) + b),  [g, b] = Affine([w, m_t])
+                                                   style-modulated upsampling blocks, each frame on its own
+  frame_t = tanh(conv(x_final))
+
+As in StyleGAN-V, frames are conditionally independent given their styles, so
+a frame is cheap (only 2-D convs: fast on CPU, `layers`), time enters only
+through the smooth motion codes, and a clip of any length is drawn at once.
+The modulation is adaptive instance normalisation with pixel norm (StyleGAN's
+first form) rather than weight demodulation, which costs a weight per sample.
+
+Context frames (extension) add the encoder's features to every resolution,
+as in every family (`common.GeneratorBase`).
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from videogan.models import layers
+from videogan.models.generators.common import GeneratorBase
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The family's options, with their defaults: `config.model.generator` when `name="style"`."""
+  return ml_collections.ConfigDict({
+      "name": "style",
+      "widths": (256, 128, 64, 32, 16),  # Channels at 4, 8, 16, 32, 64 px.
+      "content_dim": 128,  # z_c, shared by all frames of a clip.
+      "motion_noise_dim": 32,  # e_t; every motion_period-th frame's is an anchor code.
+      "style_dim": 128,  # w and m_t.
+      "motion_period": 4,  # Frames between motion anchors (StyleGAN-V: a few frames' distance).
+      "output_upsample": 1,  # Sub-pixel factor of the last conv (1: none).
+  })
+
+
+def interpolate_anchors(codes: jax.Array, num_frames: int, period: int) -> jax.Array:
+  """codes [B, J, D] at frames 0, P, 2P, ... -> [B, num_frames, D], linear in between (J >= (T - 1) // P + 2)."""
+  t = jnp.arange(num_frames)
+  j, f = t // period, (t % period / period)[None, :, None]
+  return (1 - f) * codes[:, j] + f * codes[:, j + 1]
+
+
+class StyleGenerator(GeneratorBase):
+  """Latents -> clip by style-modulated per-frame synthesis (see `GeneratorBase` for the shared fields)."""
+
+  style_dim: int
+  motion_period: int
+
+  @nn.compact
+  def __call__(self, content: jax.Array, motion_noise: jax.Array, context: jax.Array | None = None,
+               label: jax.Array | None = None) -> jax.Array:
+    """Clip `[B, k + T, H, W, C]` for context `[B, k, H, W, C]` (k = 0 or None: none) and T = motion steps."""
+    b, t, _ = motion_noise.shape
+    content, skips, _ = self.condition(content, context, label, motion_dim=None)
+    w = content
+    for i in range(2):
+      w = nn.leaky_relu(nn.Dense(self.style_dim, name=f"mapping{i}")(w), 0.2)
+    # Anchors at frames 0, P, ..., one past the last frame; e_t of the anchor frame (the last row past the end).
+    anchors = jnp.concatenate([motion_noise[:, :: self.motion_period], motion_noise[:, -1:]], axis=1)
+    codes = nn.Dense(self.style_dim, name="motion_codes")(anchors)
+    motion = interpolate_anchors(codes, t, self.motion_period)
+    style = jnp.concatenate([jnp.broadcast_to(w[:, None], (b, t, self.style_dim)), motion], -1)  # [B, T, 2S]
+
+    x = jnp.broadcast_to(self.content_map(content, skips), (b, t, 4, 4, self.widths[0]))
+    x = self._modulate(x, style, "style0")
+    for i in range(len(self.widths) - 1):
+      x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
+                             impl=self.impl, name=f"block{i}")(x)
+      x = self.add_skip(self._modulate(x, style, f"style{i + 1}"), skips[i + 1], f"skip{i + 1}")
+    r = self.output_upsample
+    x = layers.SpatialConv(self.out_channels * r * r, impl=self.impl, name="to_pixels")(x)
+    return self.with_context(jnp.tanh(layers.depth_to_space(x, r)), context)
+
+  def _modulate(self, x: jax.Array, style: jax.Array, name: str) -> jax.Array:
+    """leaky_relu((1 + g) pixel_norm(x) + b) with [g, b] an affine map of the frame's style."""
+    gain, bias = jnp.split(nn.Dense(2 * x.shape[-1], kernel_init=nn.initializers.zeros, name=name)(style), 2, -1)
+    return nn.leaky_relu((1 + gain[:, :, None, None]) * layers.pixel_norm(x) + bias[:, :, None, None], 0.2)
