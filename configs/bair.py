@@ -28,7 +28,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.image_size = 64
 
   config.model.generator.widths = (512, 512, 256, 128, 64)  # 4 .. 64 px
-  config.model.generator.motion_dim = 64
   config.model.discriminator.spatial_widths = (64, 128, 256, 512)  # 64 -> 4 px
   config.model.discriminator.temporal_widths = (64, 128, 256, 512)  # 32 -> 2 px
 

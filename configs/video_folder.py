@@ -21,6 +21,7 @@ G and D block) and `tiny` (32x32, 4 frames, narrow layers; for tests).
 import ml_collections
 
 from videogan import config_base
+from videogan.models import generators
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -36,7 +37,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.crop = "random"
   config.data.random_flip = True
 
-  config.model.generator.widths = (256, 128, 64, 32, 16)
+  # The general generator for natural video (the `style` family; why: docs/experiments/real_footage.md).
+  config.model.generator = generators.default_config("style", widths=(256, 128, 64, 32, 16))
   config.model.discriminator.spatial_widths = (32, 64, 128, 256)
   config.model.discriminator.temporal_widths = (32, 64, 128, 256)
   config.batch_size = 8
@@ -49,6 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.discriminator.temporal_widths = (32, 64, 128, 256, 256)  # 64 -> 2 px
   if variant == "tiny":
     config_base.tiny(config)
+    config.model.generator.style_dim = 16
     config.batch_size = 4
     config.sample_every = 4
   return config

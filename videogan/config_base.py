@@ -115,7 +115,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def accelerator_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The large configs' shared setup: RGB, native 3-D convs, DVD-GAN's objective.
+  """The large configs' shared setup: RGB, the `style` generator, native 3-D convs, DVD-GAN's objective.
 
   Hinge loss with two-time-scale Adam (G 1e-4, D 4e-4, b1=0) as in DVD-GAN
   (Clark et al., 2019); k=8 frames for `spatial_disc`; a long EMA; data read
@@ -124,8 +124,8 @@ def accelerator_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
   config.data.channels = 3
   config.data.download = False  # Prepare the data once; never download from every worker.
   config.model.conv_impl = "native"  # 3-D convs are fast on TPU/GPU.
-  config.model.generator.content_dim = 128
-  config.model.generator.motion_noise_dim = 32
+  # The general generator for natural video (docs/experiments/real_footage.md): content 128, motion noise 32.
+  config.model.generator = generators.default_config("style")
   config.model.discriminator.spatial_frames = 8
   config.loss = "hinge"
   config.optimizer.g_learning_rate = 1e-4

@@ -17,7 +17,7 @@ from videogan.data import degrade, mnist, moving_mnist
 from videogan.errors import ConfigError
 from videogan.models import discriminator as discriminator_lib
 from videogan.models import enhancer, generators, layers
-from videogan.models.generators import sprites
+from videogan.models.generators import sprites, style
 
 MESH_AXES = ("data", "fsdp", "model")
 DATA_SOURCES = ("moving_mnist", "folder", "tfrecord", "tfds")
@@ -178,6 +178,9 @@ def validate_generator(config: ml_collections.ConfigDict) -> None:
   for key in sorted(expected & {"content_dim", "motion_noise_dim", "motion_dim", "temporal_kernel", "num_sprites",
                                 "block_depth", "style_dim", "motion_period"}):
     _check(config, f"model.generator.{key}", _positive_int, "a positive integer")
+  if g.name == "style":
+    _check(config, "model.generator.normalization", _one_of(style.NORMALIZATIONS),
+           "'pixel' (each pixel's features) or 'instance' (AdaIN: each frame's channel over its pixels)")
   if g.name == "sprites":
     _check(config, "model.generator.sprite_blend", _one_of(sprites.SPRITE_BLENDS),
            "'over' (sprites with opacity, back to front) or 'max' (each pixel the brightest layer's)")

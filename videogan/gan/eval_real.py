@@ -7,6 +7,10 @@ quality is known, each set as large as the generated one:
   training_windows     real windows of the training part: the floor a model can reach
   frozen_first_frame   held-out windows with their first frame repeated: right pictures, no motion
   shuffled_in_time     held-out windows with their frames in a random order: motion destroyed
+  training_windows_frozen, training_windows_shuffled
+                       the same two made from training windows: what the floor becomes without
+                       its motion (where the held-out part shows a scene the training part never
+                       does, as after a cut, only these are within a model's reach)
   last_window_repeated the training part's last window, every clip the same (one video only)
   noise                uniform noise
 
@@ -28,6 +32,9 @@ of windows of the new frames against the held-out windows, and the seam: the
 mean absolute frame-to-frame change at the seam against the video's median one.
 """
 
+import hashlib
+import json
+import os
 from pathlib import Path
 
 import jax
@@ -95,14 +102,6 @@ def report(config: ml_collections.ConfigDict, extractor: fvd_lib.FeatureExtracto
     return fvd_lib.frechet_distance(mu_r, sigma_r, *fvd_lib.gaussian(extractor(clips)))
 
   held, train = _collect(config, n, "test"), _collect(config, n, "train")
-  rng = np.random.default_rng(config.fvd.seed)
-  shuffled = np.stack([clip[rng.permutation(len(clip))] for clip in held])
-  rows = {
-      "training_windows": fvd(train),
-      "frozen_first_frame": fvd(np.repeat(held[:, :1], held.shape[1], axis=1)),
-      "shuffled_in_time": fvd(shuffled),
-      "noise": fvd(rng.integers(0, 256, held.shape, dtype=np.uint8)),
-  }
   one = pipeline.is_one_video(config)
   if one:
     data = config.data
@@ -112,10 +111,10 @@ def report(config: ml_collections.ConfigDict, extractor: fvd_lib.FeatureExtracto
     y, x = (h - data.image_size) // 2, (w - data.image_size) // 2
     last = parts.frames[parts.n_train - data.clip_len : parts.n_train, y : y + data.image_size,
                         x : x + data.image_size]
-    rows["last_window_repeated"] = fvd(np.repeat(last[None], n, axis=0))
     windows = training_windows(parts.frames[:, y:], parts.n_train, data.clip_len, data.image_size)
   else:
-    windows = pooled(train).reshape(len(train), -1)
+    windows, last = pooled(train).reshape(len(train), -1), None
+  rows = _reference_rows(config, fvd, held, train, last)
   d_generated, d_held = nearest_distance(generated, windows), nearest_distance(held, windows)
   out = {
       "reference_fvd": rows,
@@ -134,6 +133,38 @@ def report(config: ml_collections.ConfigDict, extractor: fvd_lib.FeatureExtracto
   if one and gan.context_frames:
     out["extension"] = extension_report(config, parts, gan, g_params, fvd)
   return out
+
+
+def _reference_rows(config, fvd, held: np.ndarray, train: np.ndarray, last: np.ndarray | None) -> dict:
+  """The model-independent rows, cached beside the real statistics (same dataset and recipe)."""
+  key = {**fvd_lib.recipe(config), "rows": len(held), "real_split": "test", "version": 2}
+  digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+  path = Path(os.path.expanduser(config.fvd.cache_dir)) / f"fvd_rows_{digest}.json"
+  if path.is_file():
+    return json.loads(path.read_text())["rows"]
+  rng = np.random.default_rng(config.fvd.seed)
+
+  def frozen(clips):
+    return np.repeat(clips[:, :1], clips.shape[1], axis=1)
+
+  def shuffled(clips):
+    return np.stack([clip[rng.permutation(len(clip))] for clip in clips])
+
+  rows = {
+      "training_windows": fvd(train),
+      "frozen_first_frame": fvd(frozen(held)),
+      "shuffled_in_time": fvd(shuffled(held)),
+      "training_windows_frozen": fvd(frozen(train)),
+      "training_windows_shuffled": fvd(shuffled(train)),
+      "noise": fvd(rng.integers(0, 256, held.shape, dtype=np.uint8)),
+  }
+  if last is not None:
+    rows["last_window_repeated"] = fvd(np.repeat(last[None], len(held), axis=0))
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(".tmp")
+  tmp.write_text(json.dumps({"rows": rows, "recipe": key}, indent=2, default=str))
+  os.replace(tmp, path)
+  return rows
 
 
 def extension_report(config, parts: one_video.Parts, gan: VideoGAN, g_params, fvd) -> dict:

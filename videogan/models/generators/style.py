@@ -16,8 +16,10 @@ that style changes over time.
 As in StyleGAN-V, frames are conditionally independent given their styles, so
 a frame is cheap (only 2-D convs: fast on CPU, `layers`), time enters only
 through the smooth motion codes, and a clip of any length is drawn at once.
-The modulation is adaptive instance normalisation with pixel norm (StyleGAN's
-first form) rather than weight demodulation, which costs a weight per sample.
+The modulation scales and shifts normalised features per channel, as AdaIN
+(StyleGAN's first form) does, rather than by weight demodulation, which costs a
+weight per sample; the normalisation is PGGAN's pixel norm by default (AdaIN's
+instance norm scored worse on bikes.mp4: docs/experiments/real_footage.md).
 
 Context frames (extension) add the encoder's features to every resolution,
 as in every family (`common.GeneratorBase`).
@@ -31,6 +33,8 @@ import ml_collections
 from videogan.models import layers
 from videogan.models.generators.common import GeneratorBase
 
+NORMALIZATIONS = ("pixel", "instance")
+
 
 def default_config() -> ml_collections.ConfigDict:
   """The family's options, with their defaults: `config.model.generator` when `name="style"`."""
@@ -41,6 +45,7 @@ def default_config() -> ml_collections.ConfigDict:
       "motion_noise_dim": 32,  # e_t; every motion_period-th frame's is an anchor code.
       "style_dim": 128,  # w and m_t.
       "motion_period": 4,  # Frames between motion anchors (StyleGAN-V: a few frames' distance).
+      "normalization": "pixel",  # Before each modulation: "pixel" (each pixel's features) or "instance" (AdaIN).
       "output_upsample": 1,  # Sub-pixel factor of the last conv (1: none).
   })
 
@@ -57,6 +62,7 @@ class StyleGenerator(GeneratorBase):
 
   style_dim: int
   motion_period: int
+  normalization: str
 
   @nn.compact
   def __call__(self, content: jax.Array, motion_noise: jax.Array, context: jax.Array | None = None,
@@ -84,6 +90,12 @@ class StyleGenerator(GeneratorBase):
     return self.with_context(jnp.tanh(layers.depth_to_space(x, r)), context)
 
   def _modulate(self, x: jax.Array, style: jax.Array, name: str) -> jax.Array:
-    """leaky_relu((1 + g) pixel_norm(x) + b) with [g, b] an affine map of the frame's style."""
+    """leaky_relu((1 + g) norm(x) + b) with [g, b] an affine map of the frame's style."""
+    # Zero at the start (the styles' effect grows from nothing, as ReZero's residuals do).
     gain, bias = jnp.split(nn.Dense(2 * x.shape[-1], kernel_init=nn.initializers.zeros, name=name)(style), 2, -1)
-    return nn.leaky_relu((1 + gain[:, :, None, None]) * layers.pixel_norm(x) + bias[:, :, None, None], 0.2)
+    if self.normalization == "instance":  # Each frame's channel to zero mean, unit variance over its pixels.
+      mean = x.mean(axis=(2, 3), keepdims=True)
+      x = (x - mean) * jax.lax.rsqrt(jnp.square(x - mean).mean(axis=(2, 3), keepdims=True) + 1e-5)
+    else:
+      x = layers.pixel_norm(x)
+    return nn.leaky_relu((1 + gain[:, :, None, None]) * x + bias[:, :, None, None], 0.2)
