@@ -57,11 +57,6 @@ def pooled(clips: np.ndarray) -> np.ndarray:
   return x.reshape(n, t, h // POOL, POOL, w // POOL, POOL, c).mean(axis=(3, 5))
 
 
-def rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-  """Root-mean-square difference over all but the first axis (broadcast)."""
-  return np.sqrt(np.mean((a - b) ** 2, axis=tuple(range(1, max(a.ndim, b.ndim)))))
-
-
 def mean_pairwise(clips: np.ndarray) -> float:
   """Mean RMS distance over all pairs of clips (pooled)."""
   x = pooled(clips).reshape(len(clips), -1)
