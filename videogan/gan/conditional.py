@@ -67,11 +67,7 @@ def load_video(path: str | Path, image_size: int, channels: int, fps: float) -> 
   if path.suffix.lower() not in video_file.EXTENSIONS:
     raise InputError(f"{path}: expected a video ({', '.join(video_file.EXTENSIONS)}).")
   try:
-    info = video_file.probe(path)
-    num_frames = video_file.count_frames(path)
-    step = video_file.frame_step(info.fps, fps)
-    indices = video_file.frame_indices(0, math.floor((num_frames - 1) / step + 1e-9) + 1, step)
-    frames = video_file.read_frames(path, indices, video_file.scaled_size(info.width, info.height, image_size), channels)
+    frames = one_video.decode(str(path), fps, image_size, channels)
   except video_file.VideoError as e:
     raise InputError(str(e)) from None
   if len(frames) == 0:
