@@ -141,10 +141,12 @@ def test_one_video_pipeline_on_a_real_clip(tmp_path):
   extended = conditional.load_video(out, 32, 3, 10.0)
   assert len(extended) == 200
   assert np.abs(extended[:100].astype(int) - given).mean() < 6  # The input, through one more h264 encode.
-  run_cli(*args, "--mode", "eval")
+  run_cli(*args, "--mode", "eval", f"--config.fvd.cache_dir={tmp_path / 'fvd_cache'}")
   report = json.loads((workdir / "fvd_step_4.json").read_text())
   assert set(report["reference_fvd"]) == {"training_windows", "frozen_first_frame", "shuffled_in_time", "noise",
+                                          "training_windows_frozen", "training_windows_shuffled",
                                           "last_window_repeated"}
+  assert list((tmp_path / "fvd_cache").glob("fvd_rows_*.json"))  # The model-independent rows are cached.
   assert report["reference_fvd"]["noise"] > report["reference_fvd"]["training_windows"]
   assert report["copying"]["held_out_to_nearest_training_window_median"] > 0
   assert report["extension"]["frames"] == 80 + 100 and report["extension"]["given_frames"] == 80
