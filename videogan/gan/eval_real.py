@@ -41,7 +41,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from videogan.data import one_video, pipeline
+from videogan import video_io
+from videogan.data import one_video, pipeline, video_source
 from videogan.gan import conditional
 from videogan.gan import evaluate as fvd_lib
 from videogan.models.gan import VideoGAN
@@ -102,10 +103,9 @@ def report(config: ml_collections.ConfigDict, extractor: fvd_lib.FeatureExtracto
     data = config.data
     parts = one_video.load_parts(str(Path(data.folder).expanduser()), config.fps, data.image_size, data.channels,
                                  data.holdout_fraction, data.clip_len)
-    h, w = parts.frames.shape[1:3]
-    y, x = (h - data.image_size) // 2, (w - data.image_size) // 2
-    last = parts.frames[parts.n_train - data.clip_len : parts.n_train, y : y + data.image_size,
-                        x : x + data.image_size]
+    centre = video_source.crop_and_flip(parts.frames, data.image_size, None, False)  # What --mode extend reads.
+    last = centre[parts.n_train - data.clip_len : parts.n_train]
+    y = (parts.frames.shape[1] - data.image_size) // 2
     windows = training_windows(parts.frames[:, y:], parts.n_train, data.clip_len, data.image_size)
   else:
     windows, last = pooled(train).reshape(len(train), -1), None
@@ -126,7 +126,7 @@ def report(config: ml_collections.ConfigDict, extractor: fvd_lib.FeatureExtracto
                   f"every {SHIFT} px of shift, both mirror images",
   }
   if one and gan.context_frames:
-    out["extension"] = extension_report(config, parts, gan, g_params, fvd)
+    out["extension"] = extension_report(config, centre, parts.n_train, gan, g_params, fvd)
   return out
 
 
@@ -162,17 +162,13 @@ def _reference_rows(config, fvd, held: np.ndarray, train: np.ndarray, last: np.n
   return rows
 
 
-def extension_report(config, parts: one_video.Parts, gan: VideoGAN, g_params, fvd) -> dict:
-  """Continues the training part (centre crop) by len(video) frames; FVD of the new frames' windows and the seam."""
-  size, clip_len = config.data.image_size, config.data.clip_len
-  h, w = parts.frames.shape[1:3]
-  y, x = (h - size) // 2, (w - size) // 2
-  given = parts.frames[: parts.n_train, y : y + size, x : x + size]
-  total = parts.n_train + len(parts.frames)
-  rng = jax.random.key(config.fvd.seed)
+def extension_report(config, frames: np.ndarray, n_train: int, gan: VideoGAN, g_params, fvd) -> dict:
+  """Continues the training part of `frames` (the centre crops) by len(frames); FVD of the new windows and the seam."""
+  clip_len = config.data.clip_len
+  given = frames[:n_train]
+  total = n_train + len(frames)
   context = given[None].astype(np.float32) / 127.5 - 1.0
-  out = np.clip(np.round((conditional.rollout(gan, g_params, context, total, rng)[0] + 1) * 127.5), 0, 255)
-  out = out.astype(np.uint8)
+  out = video_io.to_uint8(conditional.rollout(gan, g_params, context, total, jax.random.key(config.fvd.seed)))[0]
   out[: len(given)] = given
   new = out[len(given) :]
   starts = np.unique(np.linspace(0, len(new) - clip_len, min(config.fvd.num_generated // 2, len(new) - clip_len + 1))
@@ -180,5 +176,5 @@ def extension_report(config, parts: one_video.Parts, gan: VideoGAN, g_params, fv
   windows = np.stack([new[s : s + clip_len] for s in starts])
   windows = np.concatenate([windows, windows[:, :, :, ::-1]])
   return {"fvd_of_extension_windows": fvd(windows), "windows": len(windows),
-          "from": f"the training part's {len(given)} frames, continued by {len(parts.frames)}",
+          "from": f"the training part's {len(given)} frames, continued by {len(frames)}",
           **conditional.seam_report(given, out, config.fps)}
