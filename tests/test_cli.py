@@ -93,6 +93,7 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
     ("model.discriminator.pooling", "mean", "config.model.discriminator.pooling='mean'"),
     ("model.discriminator.spatial_depth", 0, "config.model.discriminator.spatial_depth=0: expected a positive integer"),
     ("optimizer.decay", "cosine", "config.optimizer.decay='cosine'"),
+    ("augment", "color,rotate", "config.augment='color,rotate': expected a comma-separated subset of ('color', "),
     ("optimizer.decay_begin", 4, "config.optimizer.decay_begin=4: expected a step in [0, total_steps=4)"),
 ])
 def test_more_invalid_values_are_named(tiny_config, key, value, message):

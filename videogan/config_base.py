@@ -70,6 +70,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.loss = "non_saturating"  # Or "hinge".
   config.r1_weight = 0.0  # gamma of the R1 penalty; 0 = off.
   config.r1_every = 1  # Lazy R1 (StyleGAN2): the penalty, times r1_every, on every r1_every-th step only.
+  # DiffAugment (videogan/augment.py): D judges randomly transformed real and generated clips; a
+  # comma-separated subset of "color,translation,cutout"; "" = off. For small data (one video).
+  config.augment = ""
   config.prediction_l1 = 0.0  # With model.context_frames: weight of an L1 term toward the true future in L_G.
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.g_learning_rate = 2e-4

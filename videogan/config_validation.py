@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from videogan import losses, parallel
+from videogan import augment, losses, parallel
 from videogan.data import degrade, mnist, moving_mnist
 from videogan.errors import ConfigError
 from videogan.models import discriminator as discriminator_lib
@@ -139,6 +139,8 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
          "'flatten' (a logit weight per position) or 'sum' (features summed over positions)")
 
   _check(config, "loss", one_of(tuple(losses.GAN_LOSSES)), f"one of {tuple(losses.GAN_LOSSES)}")
+  _check(config, "augment", lambda p: isinstance(p, str) and all(x in augment.POLICIES for x in augment.parse(p)),
+         f"a comma-separated subset of {augment.POLICIES} (DiffAugment's transforms), or '' for none")
   _check(config, "r1_weight", lambda x: x >= 0, "a number >= 0")
   _check(config, "r1_every", _positive_int, "a positive integer (steps between R1 penalties)")
   _check(config, "ema_decay", lambda x: 0 <= x < 1, "a number in [0, 1)")

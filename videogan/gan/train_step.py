@@ -24,6 +24,10 @@ With `model.context_dropout` p, the last round(p B) clips of each fake batch
 are drawn without context (whole clips, G(z)), so one G learns both jobs; the
 L1 term then covers only the clips that had context.
 
+With `augment` (DiffAugment, videogan/augment.py), D sees only T(x) and T(G(z)), one
+random differentiable transform per clip, drawn anew for the D and the G step;
+R1 is then taken on T(x), and the L1 term on the untransformed G(z).
+
 Both updates use the same fake batch G(z), computed once: its VJP carries
 dL_G/dG(z) back to G's parameters (the chain rule
 dL_G/dtheta_G = dL_G/dG(z) . dG(z)/dtheta_G), which saves a whole forward pass
@@ -37,7 +41,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from videogan import losses
+from videogan import augment, losses
 from videogan.gan.state import TrainState
 from videogan.models.gan import VideoGAN
 
@@ -51,6 +55,7 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
   r1_weight, r1_every = config.r1_weight, config.r1_every
   ema_decay = config.ema_decay
   l1_weight, k = config.prediction_l1, gan.context_frames
+  policy = augment.parse(config.augment)
 
   def r1(d_params, d_stats, real, frame_idx, label, step):
     """gamma/2 E||grad_x l(x)||^2 with l(x) the sum of a clip's head logits.
@@ -72,12 +77,14 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
 
   regulariser = r1 if r1_weight > 0 else (lambda *_: jnp.zeros(()))
 
-  def d_objective(d_params, d_stats, real, fake, frame_idx, label, step):
-    # One forward pass over [real; fake] so the spectral-norm power iteration
-    # advances exactly once per step.
+  def d_objective(d_params, d_stats, real, fake, frame_idx, label, step, aug_rng):
+    # One forward pass over [T(real); T(fake)] so the spectral-norm power
+    # iteration advances exactly once per step.
     b = real.shape[0]
+    both = augment.augment(aug_rng, jnp.concatenate([real, fake]), policy)
+    real = both[:b]
     logits, d_stats = gan.discriminate(
-        d_params, d_stats, jnp.concatenate([real, fake]), jnp.concatenate([frame_idx, frame_idx]), update_stats=True,
+        d_params, d_stats, both, jnp.concatenate([frame_idx, frame_idx]), update_stats=True,
         label=None if label is None else jnp.concatenate([label, label]),
     )
     real_logits = {head: logit[:b] for head, logit in logits.items()}
@@ -86,8 +93,9 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     penalty = regulariser(d_params, d_stats, real, frame_idx, label, step)
     return gan_loss + penalty, (d_stats, real_logits, fake_logits, penalty)
 
-  def g_objective(fake, real, d_params, d_stats, frame_idx, label):
-    logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False, label=label)
+  def g_objective(fake, real, d_params, d_stats, frame_idx, label, aug_rng):
+    seen = augment.augment(aug_rng, fake, policy)  # T(G(z)); G(z) itself without `augment`.
+    logits, _ = gan.discriminate(d_params, d_stats, seen, frame_idx, update_stats=False, label=label)
     given = fake.shape[0] - gan.without_context(fake.shape[0])  # Clips drawn with context come first.
     l1 = jnp.mean(jnp.abs(fake[:given, k:] - real[:given, k:])) if l1_weight else jnp.zeros(())
     return sum(g_gan_loss(logit) for logit in logits.values()) + l1_weight * l1, l1
@@ -97,7 +105,9 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     b = real.shape[0]
     cond = gan.conditioning(batch)  # {} | context: real[:, :k] | label
     label = cond.get("label")
-    z_rng, d_frames_rng, g_frames_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+    step_rng = jax.random.fold_in(rng, state.step)
+    z_rng, d_frames_rng, g_frames_rng = jax.random.split(step_rng, 3)
+    d_aug_rng, g_aug_rng = jax.random.split(jax.random.fold_in(step_rng, 1))  # Used only with `augment`.
 
     # G(z), and the VJP that maps a gradient w.r.t. the clips to one w.r.t. G's params.
     fake, g_vjp = jax.vjp(lambda g_params: gan.generate(g_params, z_rng, b, **cond), state.g_params)
@@ -105,14 +115,14 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     # 1. D step: descend L_D in D's parameters; G(z) is a constant here.
     frame_idx = gan.frame_indices(d_frames_rng, b)
     (d_loss, (d_stats, real_logits, fake_logits, penalty)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(
-        state.d_params, state.d_stats, real, fake, frame_idx, label, state.step
+        state.d_params, state.d_stats, real, fake, frame_idx, label, state.step, d_aug_rng
     )
     d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, d_updates)
 
     # 2. G step: descend L_G through the updated D, dL_G/dtheta_G = VJP(dL_G/dG(z)).
     (g_loss, g_l1), g_loss_wrt_fake = jax.value_and_grad(g_objective, has_aux=True)(
-        fake, real, d_params, d_stats, gan.frame_indices(g_frames_rng, b), label)
+        fake, real, d_params, d_stats, gan.frame_indices(g_frames_rng, b), label, g_aug_rng)
     (g_grads,) = g_vjp(g_loss_wrt_fake)
     g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
