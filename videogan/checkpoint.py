@@ -17,9 +17,7 @@ from an unreadable newest step to the previous one with a warning, moving the
 bad step to `checkpoints_unreadable/` so later saves do not collide with it.
 """
 
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import flax
@@ -27,8 +25,10 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 from orbax.checkpoint import checkpoint_managers as policies
 
+from videogan import paths
 from videogan.errors import CheckpointMismatchError, CheckpointUnreadableError
 
 
@@ -40,7 +40,7 @@ def _shapes(tree) -> dict[str, tuple[int, ...]]:
 class Checkpointer:
   """`ocp.CheckpointManager` with a save-decision and a preservation policy."""
 
-  def __init__(self, directory: str | Path, *, save_every: int, keep: int, async_save: bool = True):
+  def __init__(self, directory: paths.PathLike, *, save_every: int, keep: int, async_save: bool = True):
     options = ocp.CheckpointManagerOptions(
         # Save every `save_every` steps, and whenever a preemption notice
         # reaches JAX's distributed runtime (e.g. a TPU maintenance event).
@@ -51,7 +51,7 @@ class Checkpointer:
         enable_async_checkpointing=async_save,
         create=True,
     )
-    self.directory = Path(directory).absolute()
+    self.directory = paths.resolve(directory)
     self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "data", "config"))
 
   def latest_step(self) -> int | None:
@@ -60,6 +60,14 @@ class Checkpointer:
   def should_save(self, step: int) -> bool:
     """Whether the policies ask for a save at `step` (interval or preemption)."""
     return self._manager.should_save(step)
+
+  def reached_preemption(self, step: int) -> bool:
+    """Multi-process runs: whether `step` is the one all processes agreed to save at after a preemption notice.
+
+    JAX's distributed runtime catches SIGTERM in each process and agrees on the
+    step (the largest any process has reached, plus one); False without it.
+    """
+    return self._manager.reached_preemption(step)
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
@@ -129,7 +137,7 @@ class Checkpointer:
       for s in steps:
         target = self.directory.parent / "checkpoints_unreadable" / f"{s}-{time.strftime('%Y%m%d-%H%M%S')}"
         target.parent.mkdir(exist_ok=True)
-        shutil.move(self.directory / str(s), target)
+        paths.move_tree(self.directory / str(s), target)
         logging.warning("Moved the unreadable checkpoint step %d to %s.", s, target)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils
@@ -148,6 +156,6 @@ class Checkpointer:
     self._manager.close()
 
 
-def checkpoint_dir(workdir: str | Path) -> Path:
-  return Path(workdir) / "checkpoints"
+def checkpoint_dir(workdir: paths.PathLike) -> epath.Path:
+  return paths.resolve(workdir) / "checkpoints"
 

@@ -13,11 +13,10 @@ resumed run sees the same batches, and the last checkpoint lands before exit.
 import dataclasses
 import shutil
 import signal
-import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Protocol
 
 import jax
@@ -25,8 +24,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 from clu import metric_writers
+from etils import epath
 
-from videogan import checkpoint, errors, parallel, periodic
+from videogan import checkpoint, errors, parallel, paths, periodic
 from videogan.data import video_source
 
 PyTree = Any
@@ -75,7 +75,7 @@ class Task(Protocol):
 class Run:
   """What periodic actions may use: where to write, the mesh, the scalar writer."""
 
-  workdir: Path
+  workdir: epath.Path
   mesh: jax.sharding.Mesh
   writer: metric_writers.MetricWriter
   is_main: bool  # Process 0: the one that writes files and summaries.
@@ -147,15 +147,22 @@ def _cost_report(compiled, examples: int, num_devices: int) -> dict[str, float]:
   return report
 
 
-def check_workdir(workdir: Path, needed_bytes: int = 0) -> None:
-  """Fails before training if the workdir cannot be written or has less than `needed_bytes` free."""
+def check_workdir(workdir: epath.Path, needed_bytes: int = 0) -> None:
+  """Fails before training if the workdir cannot be written or has less than `needed_bytes` free.
+
+  Free space is checked on local disks only: a gs:// bucket has no fixed size.
+  """
+  # A uniquely named probe: every process of a multi-process run checks the same workdir.
+  probe = workdir / f".write_test_{uuid.uuid4().hex}"
   try:
     workdir.mkdir(parents=True, exist_ok=True)
-    # A uniquely named probe: every process of a multi-process run checks the same workdir.
-    with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write_test_") as probe:
-      probe.write(b"ok")
-  except OSError as e:
-    raise OSError(f"Workdir {workdir} is not writable: {e}") from e
+    probe.write_bytes(b"ok")
+    probe.unlink()
+  except Exception as e:  # noqa: BLE001 - OSError locally; TensorFlow's errors (permission, no bucket) for gs://.
+    raise OSError(f"Workdir {workdir} is not writable: {type(e).__name__}: {e}") from e
+  if not paths.is_local(workdir):
+    logging.info("Workdir %s is not on a local disk: free space not checked.", workdir)
+    return
   free = shutil.disk_usage(workdir).free
   if free < needed_bytes:
     raise OSError(f"Workdir {workdir} has {free / 2**20:.1f} MiB free; this run needs about "
@@ -173,7 +180,8 @@ class StopSignal:
   """Turns SIGTERM (preemption, `kill`, a scheduler's time limit) into a request to save and stop.
 
   Single-process runs only: with several processes, JAX's distributed runtime
-  receives the notice and Orbax's preemption policy saves at a step all agree on.
+  receives the notice, every process saves at the step they agree on
+  (`Checkpointer.reached_preemption`) and stops there.
   """
 
   def __init__(self):
@@ -206,9 +214,12 @@ def check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Che
       )
 
 
-def train(task: Task, workdir: str | Path) -> PyTree:
-  """Trains `task` in `workdir`, resuming from its latest checkpoint; returns the final state."""
-  config, workdir = task.config, Path(workdir)
+def train(task: Task, workdir: paths.PathLike) -> PyTree:
+  """Trains `task` in `workdir` (a local path or gs:// URL), resuming from its latest checkpoint.
+
+  Returns the final state.
+  """
+  config, workdir = task.config, paths.resolve(workdir)
   s = setup(task)
   task.check_data()
   check_workdir(workdir, workdir_bytes_needed(s.target, config.keep_checkpoints))
@@ -240,7 +251,7 @@ def train(task: Task, workdir: str | Path) -> PyTree:
   if start_step == 0:
     writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
     if is_main:
-      (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+      paths.write_text_atomically(workdir / "config.json", config.to_json_best_effort(indent=2))
   actions = task.periodic_actions(Run(workdir, s.mesh, writer, is_main))
   progress = periodic.Progress(config.total_steps, per_step, task.example_name, flops)
 
@@ -266,7 +277,8 @@ def train(task: Task, workdir: str | Path) -> PyTree:
           record(*pending)
         pending = (step, metrics)
 
-        is_last, stopping = step == config.total_steps, stop.received is not None
+        preempted = jax.process_count() > 1 and ckpt.reached_preemption(step)
+        is_last, stopping = step == config.total_steps, stop.received is not None or preempted
         saving = is_last or stopping or ckpt.should_save(step)
         logging_now = is_last or stopping or step % config.log_every == 0
         due = [a for a in actions if a.due(step, is_last)]
@@ -287,8 +299,9 @@ def train(task: Task, workdir: str | Path) -> PyTree:
           progress.restart_clock()
         if stopping:
           ckpt.wait()
+          cause = "a preemption notice (SIGTERM to a process)" if preempted else signal.Signals(stop.received).name
           logging.warning("Stopped by %s at step %d; the checkpoint is saved in %s. Run the same command to resume.",
-                          signal.Signals(stop.received).name, step, ckpt.directory)
+                          cause, step, ckpt.directory)
           break
     finally:
       # Drop the data iterator here, not at the interpreter's exit: when an error leaves tf.data's

@@ -1,16 +1,14 @@
-"""Writing clips as mp4/gif/png, and tiling them into grids, with mediapy."""
+"""Writing clips as mp4/gif/png, and tiling them into grids, with mediapy; local paths or gs:// URLs."""
 
 import functools
 import math
-import os
-import tempfile
-from pathlib import Path
 
 import imageio_ffmpeg
 import mediapy
 import numpy as np
+from etils import epath
 
-from videogan import errors
+from videogan import errors, paths
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -49,49 +47,46 @@ def rgb_even(frames: np.ndarray) -> np.ndarray:
   return np.pad(frames, [(0, 0), (0, h % 2), (0, w % 2), (0, 0)])
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
-  """Writes uint8 `[T, H, W, C]` as an mp4 (h264) or gif, by `path`'s suffix."""
-  path = Path(path)
+def write_video(path: paths.PathLike, frames: np.ndarray, fps: float) -> epath.Path:
+  """Writes uint8 `[T, H, W, C]` as an mp4 (h264) or gif, by `path`'s suffix, in one piece.
+
+  ffmpeg writes a temporary file that then replaces `path` (paths.local_staging),
+  so a failure leaves nothing partial.
+  """
+  path = paths.resolve(path)
   if path.suffix not in VIDEO_SUFFIXES:
     raise ValueError(f"{path}: video suffix must be one of {VIDEO_SUFFIXES}.")
   use_bundled_ffmpeg()
   codec = "gif" if path.suffix == ".gif" else "h264"
-  mediapy.write_video(path, rgb_even(frames), fps=fps, codec=codec)
+  with paths.local_staging(path) as tmp:
+    mediapy.write_video(tmp, rgb_even(frames), fps=fps, codec=codec)
   return path
 
 
-def read_video(path: str | Path) -> tuple[np.ndarray, float]:
+def read_video(path: paths.PathLike) -> tuple[np.ndarray, float]:
   """Reads a video as uint8 `[T, H, W, 3]` and its fps."""
   use_bundled_ffmpeg()
-  video = mediapy.read_video(path)
+  with paths.local_copy(path) as local:
+    video = mediapy.read_video(local)
   return np.asarray(video), float(video.metadata.fps)
 
 
-def write_image(path: str | Path, image: np.ndarray) -> Path:
+def write_image(path: paths.PathLike, image: np.ndarray) -> epath.Path:
   """Writes uint8 `[H, W, C]` as a PNG."""
   image = np.asarray(image)
-  mediapy.write_image(path, image[..., 0] if image.shape[-1] == 1 else image)
-  return Path(path)
+  with paths.local_staging(path) as tmp:
+    mediapy.write_image(tmp, image[..., 0] if image.shape[-1] == 1 else image, fmt="png")
+  return paths.resolve(path)
 
 
-def check_output(path: str | Path) -> Path:
-  """`path` as a Path if it names a video file videogan can write (mp4 or gif); else `InputError`."""
-  path = Path(path)
+def check_output(path: paths.PathLike) -> epath.Path:
+  """`path` if it names a video file videogan can write (mp4 or gif); else `InputError`."""
+  path = paths.resolve(path)
   if path.suffix not in VIDEO_SUFFIXES:
     raise errors.InputError(f"--output={path}: expected a {' or '.join(VIDEO_SUFFIXES)} file.")
   return path
 
 
-def write_video_atomically(path: str | Path, frames: np.ndarray, fps: float) -> Path:
-  """Writes `frames` to `path` (mp4 or gif) via a temporary file, so a failure leaves nothing partial."""
-  path = check_output(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-  os.close(fd)
-  try:
-    write_video(tmp, frames, fps)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-  return path
+def write_video_atomically(path: paths.PathLike, frames: np.ndarray, fps: float) -> epath.Path:
+  """Checks `path` is an mp4 or gif, then writes `frames` there in one piece (see write_video)."""
+  return write_video(check_output(path), frames, fps)

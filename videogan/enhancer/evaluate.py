@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from videogan import metrics, video_io
+from videogan import metrics, paths, video_io
 from videogan.data import degrade, video_file, video_source
 from videogan.enhancer import infer
 from videogan.models.enhancer import upsample
@@ -77,11 +77,11 @@ def evaluate(config: ml_collections.ConfigDict, apply_params: Callable[[np.ndarr
   return report
 
 
-def evaluate_checkpoint(workdir: str | Path, step: int | None = None, num_frames: int = 0) -> dict:
+def evaluate_checkpoint(workdir: paths.PathLike, step: int | None = None, num_frames: int = 0) -> dict:
   """`evaluate` for the checkpoint in `workdir` on all frames of the test videos; writes WORKDIR/eval_enhancer.json."""
   config, model, params = infer.load(workdir, step=step)
   apply = infer.make_apply_fn(model)
   report = evaluate(config, lambda w: apply(params, w), evaluation_pairs(config, num_frames),
-                    Path(workdir) / "eval_images")
-  (Path(workdir) / "eval_enhancer.json").write_text(json.dumps(report, indent=2))
+                    paths.resolve(workdir) / "eval_images")
+  paths.write_text_atomically(paths.resolve(workdir) / "eval_enhancer.json", json.dumps(report, indent=2))
   return report

@@ -5,8 +5,6 @@ t - r .. t + r (clamped at the ends, r = window // 2), so frames are read,
 enhanced `chunk` at a time and written, holding only chunk + 2r input frames.
 """
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -16,8 +14,9 @@ import mediapy
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 
-from videogan import checkpoint, parallel, video_io
+from videogan import checkpoint, parallel, paths, video_io
 from videogan.data import video_file
 from videogan.enhancer.state import Models
 from videogan.errors import InputError
@@ -78,7 +77,7 @@ def enhance_stream(apply: Callable[[np.ndarray], np.ndarray], frames: Iterable[n
     buffer, first = buffer[drop:], first + drop
 
 
-def _restore_dir(workdir: str | Path) -> Path:
+def _restore_dir(workdir: paths.PathLike) -> epath.Path:
   directory = checkpoint.checkpoint_dir(workdir)
   if not directory.is_dir() or not any(directory.iterdir()):
     raise InputError(f"No enhancer checkpoint in {directory}: train one with --mode train_enhancer "
@@ -86,7 +85,7 @@ def _restore_dir(workdir: str | Path) -> Path:
   return directory
 
 
-def load(workdir: str | Path, scale: int | None = None, step: int | None = None):
+def load(workdir: paths.PathLike, scale: int | None = None, step: int | None = None):
   """The enhancer saved in `workdir`: (config, model, params). Its config comes from the checkpoint.
 
   Raises `InputError` for a missing checkpoint, a GAN checkpoint, or a model of
@@ -130,8 +129,8 @@ def _uint8_frames(path: str | Path) -> Iterator[np.ndarray]:
     yield from reader
 
 
-def enhance_video(workdir: str | Path, input_path: str | Path, output_path: str | Path, scale: int | None = None,
-                  step: int | None = None, chunk: int = 8) -> tuple[Path, int, float]:
+def enhance_video(workdir: paths.PathLike, input_path: str | Path, output_path: paths.PathLike,
+                  scale: int | None = None, step: int | None = None, chunk: int = 8) -> tuple[epath.Path, int, float]:
   """Enhances the video `input_path` into `output_path` (mp4 or gif) at the same fps; returns (path, frames, fps).
 
   Streams: frames are decoded, enhanced and encoded `chunk` at a time. The
@@ -144,12 +143,9 @@ def enhance_video(workdir: str | Path, input_path: str | Path, output_path: str 
   s = config.model.scale
   height, width = info.height * s, info.width * s
   inputs = (f.astype(np.float32) / 127.5 - 1.0 for f in _uint8_frames(input_path))
-  output_path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=output_path.suffix, dir=output_path.parent)
-  os.close(fd)
   video_io.use_bundled_ffmpeg()
   count, t0 = 0, time.perf_counter()
-  try:
+  with paths.local_staging(output_path) as tmp:
     codec = "gif" if output_path.suffix == ".gif" else "h264"
     with mediapy.VideoWriter(tmp, shape=(height + height % 2, width + width % 2), fps=info.fps, codec=codec) as writer:
       for out in enhance_stream(lambda w: apply(params, w), inputs, config.model.window, chunk):
@@ -160,10 +156,6 @@ def enhance_video(workdir: str | Path, input_path: str | Path, output_path: str 
                                     count / (time.perf_counter() - t0))
     if count == 0:
       raise InputError(f"--input={input_path}: no frames could be decoded.")
-    os.replace(tmp, output_path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
   return output_path, count, info.fps
 
 

@@ -1,7 +1,6 @@
 """The enhancer as a task of the one trainer (videogan/trainer.py): state, step, data and its evaluation."""
 
 import functools
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +8,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from videogan import config_validation, parallel, periodic, trainer
+from videogan import config_validation, parallel, paths, periodic, trainer
 from videogan.data import degrade, pipeline, video_source
 from videogan.enhancer import evaluate, infer
 from videogan.enhancer.state import EnhancerState, Models
@@ -90,6 +89,6 @@ class EnhancerTask:
     return [periodic.Action("eval", config.eval_every, run_eval)]
 
 
-def train(config: ml_collections.ConfigDict, workdir: str | Path) -> EnhancerState:
+def train(config: ml_collections.ConfigDict, workdir: paths.PathLike) -> EnhancerState:
   """Trains the enhancer of `config` in `workdir`, resuming from its latest checkpoint."""
   return trainer.train(EnhancerTask(config), workdir)

@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from videogan import video_io
+from videogan import paths, video_io
 from videogan.data import one_video, video_file, video_source
 from videogan.errors import InputError
 from videogan.gan import sample
@@ -167,7 +167,7 @@ def extend(config: ml_collections.ConfigDict, workdir: str | Path, input_path: s
   report = seam_report(given, out, config.fps)
   logging.info("Extended %d frames to %d: %s", len(given), len(out), report)
   if report_path is not None:
-    Path(report_path).write_text(json.dumps(report, indent=2))
+    paths.write_text_atomically(report_path, json.dumps(report, indent=2))
   return out
 
 

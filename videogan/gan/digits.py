@@ -22,9 +22,7 @@ whether a glyph is a digit. This score reads the glyphs themselves:
 
 import hashlib
 import json
-import os
 import zipfile
-from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -32,9 +30,11 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
+from etils import epath
 from flax import traverse_util
 from scipy import ndimage
 
+from videogan import paths
 from videogan.data import mnist
 
 THRESHOLD = 127  # A glyph's core: pixels brighter than this (uint8).
@@ -181,9 +181,9 @@ def junk(digits: np.ndarray, labels: np.ndarray, num: int, seed: int) -> np.ndar
   return out
 
 
-def _cache_path(cache_dir: str) -> Path:
+def _cache_path(cache_dir: str) -> epath.Path:
   digest = hashlib.sha1(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:16]
-  return Path(os.path.expanduser(cache_dir)) / f"digit_classifier_{digest}.npz"
+  return paths.resolve(cache_dir) / f"digit_classifier_{digest}.npz"
 
 
 def train_classifier(data: tuple[np.ndarray, np.ndarray], recipe: dict = RECIPE) -> dict:
@@ -222,7 +222,7 @@ def load_classifier(config: ml_collections.ConfigDict):
   params = None
   if path.is_file():
     try:
-      with np.load(path, allow_pickle=False) as f:
+      with path.open("rb") as file, np.load(file, allow_pickle=False) as f:
         params = traverse_util.unflatten_dict({tuple(k.split("/")): f[k] for k in f.files})
       logging.info("Digit classifier from %s.", path)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
@@ -230,14 +230,11 @@ def load_classifier(config: ml_collections.ConfigDict):
   if params is None:
     data = config.data
     params = train_classifier(mnist.load_labelled("train", data.mnist_source, data.tfds_data_dir, data.download))
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # Written whole, then renamed.
     try:
-      path.parent.mkdir(parents=True, exist_ok=True)
-      np.savez(tmp, **{"/".join(k): v for k, v in traverse_util.flatten_dict(params).items()})
-      os.replace(tmp, path)
+      with paths.local_staging(path) as tmp:  # Written whole, then renamed (or uploaded).
+        np.savez(tmp, **{"/".join(k): v for k, v in traverse_util.flatten_dict(params).items()})
       logging.info("Digit classifier trained and cached in %s.", path)
     except OSError as e:  # A read-only or full cache dir: train again next time, keep this evaluation.
-      tmp.unlink(missing_ok=True)
       logging.warning("Digit classifier not cached in %s (%s).", path, e)
   apply = jax.jit(lambda x: jax.nn.softmax(Classifier().apply({"params": params}, x)))
 

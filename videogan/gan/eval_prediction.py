@@ -14,13 +14,12 @@ The baseline predicts y_t = x_{k-1} for every t >= k ("copy the last frame").
 """
 
 import json
-from pathlib import Path
 
 import jax
 import ml_collections
 import numpy as np
 
-from videogan import errors
+from videogan import errors, paths
 from videogan.data import pipeline
 from videogan.gan import sample
 from videogan.gan import state as state_lib
@@ -39,7 +38,7 @@ def prediction_metrics(pred: np.ndarray, truth: np.ndarray, k: int) -> dict[str,
   }
 
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str | Path, num_clips: int = 256, batch_size: int = 32,
+def evaluate(config: ml_collections.ConfigDict, workdir: paths.PathLike, num_clips: int = 256, batch_size: int = 32,
              step: int | None = None) -> dict:
   """Scores the checkpoint's EMA generator on `num_clips` evaluation clips; writes and returns the report."""
   gan = VideoGAN.from_config(config)
@@ -69,6 +68,5 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str | Path, num_clips: 
       "copy_last_frame": prediction_metrics(copy_last, truth, k),
       "real_step": float(np.abs(np.diff(truth[:, k - 1 :].astype(np.float64), axis=1)).mean()),
   }
-  path = Path(workdir) / "eval_prediction.json"
-  path.write_text(json.dumps(report, indent=2))
+  paths.write_text_atomically(paths.resolve(workdir) / "eval_prediction.json", json.dumps(report, indent=2))
   return report

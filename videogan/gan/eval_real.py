@@ -35,13 +35,12 @@ mean absolute frame-to-frame change at the seam against the video's median one.
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import jax
 import ml_collections
 import numpy as np
 
-from videogan import video_io
+from videogan import paths, video_io
 from videogan.data import one_video, pipeline, video_source
 from videogan.gan import conditional
 from videogan.gan import evaluate as fvd_lib
@@ -101,7 +100,7 @@ def report(config: ml_collections.ConfigDict, extractor: fvd_lib.FeatureExtracto
   one = pipeline.is_one_video(config)
   if one:
     data = config.data
-    parts = one_video.load_parts(str(Path(data.folder).expanduser()), config.fps, data.image_size, data.channels,
+    parts = one_video.load_parts(os.path.expanduser(data.folder), config.fps, data.image_size, data.channels,
                                  data.holdout_fraction, data.clip_len)
     centre = video_source.crop_and_flip(parts.frames, data.image_size, None, False)  # What --mode extend reads.
     last = centre[parts.n_train - data.clip_len : parts.n_train]
@@ -134,7 +133,7 @@ def _reference_rows(config, fvd, held: np.ndarray, train: np.ndarray, last: np.n
   """The model-independent rows, cached beside the real statistics (same dataset and recipe)."""
   key = {**fvd_lib.recipe(config), "rows": len(held), "real_split": "test", "version": 2}
   digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-  path = Path(os.path.expanduser(config.fvd.cache_dir)) / f"fvd_rows_{digest}.json"
+  path = paths.resolve(config.fvd.cache_dir) / f"fvd_rows_{digest}.json"
   if path.is_file():
     return json.loads(path.read_text())["rows"]
   rng = np.random.default_rng(config.fvd.seed)
@@ -155,10 +154,7 @@ def _reference_rows(config, fvd, held: np.ndarray, train: np.ndarray, last: np.n
   }
   if last is not None:
     rows["last_window_repeated"] = fvd(np.repeat(last[None], len(held), axis=0))
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps({"rows": rows, "recipe": key}, indent=2, default=str))
-  os.replace(tmp, path)
+  paths.write_text_atomically(path, json.dumps({"rows": rows, "recipe": key}, indent=2, default=str))
   return rows
 
 

@@ -22,8 +22,6 @@ Every number is written next to its recipe.
 import hashlib
 import json
 import math
-import os
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +29,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from videogan import parallel, video_io
+from videogan import parallel, paths, video_io
 from videogan.gan import digits, sample
 from videogan.gan import state as state_lib
 from videogan.models import i3d
@@ -175,18 +173,15 @@ def real_statistics(config: ml_collections.ConfigDict, extractor: FeatureExtract
   seed = config.fvd.seed if seed is None else seed
   key = {**recipe(config), "real_split": split, "seed": seed}
   digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-  cache_dir = Path(os.path.expanduser(config.fvd.cache_dir))
-  path = cache_dir / f"fvd_real_{digest}.npz"
+  path = paths.resolve(config.fvd.cache_dir) / f"fvd_real_{digest}.npz"
   if path.is_file():
-    with np.load(path, allow_pickle=False) as f:
+    with path.open("rb") as file, np.load(file, allow_pickle=False) as f:
       logging.info("FVD: real statistics from %s.", path)
       return f["mu"], f["sigma"]
   features = np.concatenate([extractor(c) for c in real_clips(config, config.fvd.num_real, split, seed)])
   mu, sigma = gaussian(features)
-  cache_dir.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix(".tmp.npz")
-  np.savez(tmp, mu=mu, sigma=sigma, recipe=json.dumps(key, default=str))
-  os.replace(tmp, path)
+  with paths.local_staging(path) as tmp:
+    np.savez(tmp, mu=mu, sigma=sigma, recipe=json.dumps(key, default=str))
   logging.info("FVD: cached real statistics of %d clips in %s.", len(features), path)
   return mu, sigma
 
@@ -215,7 +210,7 @@ def generated_clips(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, 
     done += n
 
 
-def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, step: int | None = None) -> dict:
+def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: paths.PathLike, step: int | None = None) -> dict:
   """FVD of the EMA generator saved in `workdir` against the real clips; writes WORKDIR/fvd_step_N.json."""
   check_config(config)
   extractor = FeatureExtractor(config.fvd.resize, config.fvd.batch_size)
@@ -238,7 +233,7 @@ def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, st
     from videogan.gan import eval_real  # It builds on this module.
 
     report.update(eval_real.report(config, extractor, np.concatenate(kept), (mu_r, sigma_r), gan, state.ema_g_params))
-  path = Path(workdir) / f"fvd_step_{int(state.step)}.json"
-  path.write_text(json.dumps(report, indent=2, default=str))
+  path = paths.resolve(workdir) / f"fvd_step_{int(state.step)}.json"
+  paths.write_text_atomically(path, json.dumps(report, indent=2, default=str))
   logging.info("FVD at step %d: %.1f (%s).", report["step"], report["fvd"], path)
   return report

@@ -1,12 +1,11 @@
-"""Sampling clips from a (trained) generator and writing them to disk."""
-
-from pathlib import Path
+"""Sampling clips from a (trained) generator and writing them to disk (or gs://)."""
 
 import jax
 import ml_collections
 import numpy as np
+from etils import epath
 
-from videogan import errors, video_io
+from videogan import errors, paths, video_io
 from videogan.gan import state as state_lib
 from videogan.models.gan import VideoGAN
 
@@ -68,9 +67,9 @@ def filmstrip(clips: np.ndarray, max_clips: int = 8, every: int = 2, pad: int = 
   return video_io.grid(frames.reshape(n * t, 1, h, w, c), columns=t, pad=pad)[0]
 
 
-def write_grid(prefix: str | Path, clips: np.ndarray, fps: float) -> list[Path]:
+def write_grid(prefix: paths.PathLike, clips: np.ndarray, fps: float) -> list[epath.Path]:
   """Writes `prefix`.gif/.mp4 (all clips tiled) and `prefix`.png (a filmstrip)."""
-  prefix = Path(prefix)
+  prefix = paths.resolve(prefix)
   tiled = video_io.grid(clips)
   return [
       video_io.write_video(prefix.with_suffix(".gif"), tiled, fps),
@@ -79,25 +78,27 @@ def write_grid(prefix: str | Path, clips: np.ndarray, fps: float) -> list[Path]:
   ]
 
 
-def write_samples(out_dir: str | Path, clips: np.ndarray, fps: float) -> list[Path]:
+def write_samples(out_dir: paths.PathLike, clips: np.ndarray, fps: float) -> list[epath.Path]:
   """Writes each clip as mp4 and gif, a grid, and all clips as `samples.npz`.
 
   `samples.npz` holds one uint8 array `videos` [N, T, H, W, C] (no pickle) and
   `fps`.
   """
-  out_dir = Path(out_dir)
+  out_dir = paths.resolve(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
-  paths = []
+  written = []
   for i, clip in enumerate(clips):
     for suffix in video_io.VIDEO_SUFFIXES:
-      paths.append(video_io.write_video(out_dir / f"clip_{i:04d}{suffix}", clip, fps))
-  paths += write_grid(out_dir / "grid", clips, fps)
-  np.savez(out_dir / "samples.npz", videos=clips, fps=np.float32(fps))
-  return paths + [out_dir / "samples.npz"]
+      written.append(video_io.write_video(out_dir / f"clip_{i:04d}{suffix}", clip, fps))
+  written += write_grid(out_dir / "grid", clips, fps)
+  with paths.local_staging(out_dir / "samples.npz") as tmp:
+    np.savez(tmp, videos=clips, fps=np.float32(fps))
+  return written + [out_dir / "samples.npz"]
 
 
-def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Path, out_dir: str | Path | None = None,
-                           step: int | None = None, label: int | None = None, postprocess=None) -> list[Path]:
+def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: paths.PathLike,
+                           out_dir: paths.PathLike | None = None, step: int | None = None, label: int | None = None,
+                           postprocess=None) -> list[epath.Path]:
   """Loads the EMA generator of the latest (or given) checkpoint and writes samples.
 
   `postprocess` maps the uint8 clips before they are written (e.g. the enhancer).
@@ -119,5 +120,5 @@ def sample_from_checkpoint(config: ml_collections.ConfigDict, workdir: str | Pat
   clips = sample_clips(gan, state.ema_g_params, rng, config.sample.num_clips, conditioning=cond)
   if postprocess is not None:
     clips = postprocess(clips)
-  out_dir = Path(workdir) / "sample_output" if out_dir is None else Path(out_dir)
+  out_dir = paths.resolve(workdir) / "sample_output" if out_dir is None else out_dir
   return write_samples(out_dir, clips, config.fps)

@@ -1,6 +1,5 @@
 """The training state: one pytree holding everything a resumed run needs."""
 
-from pathlib import Path
 from typing import Any
 
 import flax
@@ -9,7 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from videogan import checkpoint, parallel
+from videogan import checkpoint, parallel, paths
 from videogan.models.gan import VideoGAN
 
 PyTree = Any
@@ -92,7 +91,7 @@ def abstract_state(gan: VideoGAN, g_tx, d_tx, mesh: jax.sharding.Mesh, sharding_
   return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
 
 
-def restore_from_workdir(config: ml_collections.ConfigDict, workdir: str | Path, gan: VideoGAN,
+def restore_from_workdir(config: ml_collections.ConfigDict, workdir: paths.PathLike, gan: VideoGAN,
                          step: int | None = None) -> TrainState:
   """The train state saved in `workdir` (latest step by default), sharded by `config.mesh` and `config.sharding`."""
   directory = checkpoint.checkpoint_dir(workdir)

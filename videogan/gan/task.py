@@ -5,7 +5,6 @@
 """
 
 import functools
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +12,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from videogan import config_validation, parallel, periodic, trainer, video_io
+from videogan import config_validation, parallel, paths, periodic, trainer, video_io
 from videogan.data import pipeline, video_source
 from videogan.gan import sample as sample_lib
 from videogan.gan import state as state_lib
@@ -128,7 +127,7 @@ class GanTask:
     return write
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> state_lib.TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: paths.PathLike) -> state_lib.TrainState:
   """Trains the GAN of `config` in `workdir`, resuming from its latest checkpoint."""
   return trainer.train(GanTask(config), workdir)
 
