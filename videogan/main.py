@@ -19,7 +19,9 @@ from ml_collections import config_flags
 from videogan import errors
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Path to a config file (optionally `path:variant`).", lock_config=True)
+config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file (optionally `path:variant`). sample/extend/animate/eval/eval_prediction: "
+    "optional, the config saved with the checkpoint by default.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, summaries and samples (train and sample modes).")
 flags.DEFINE_enum(
     "mode", "train",
@@ -55,7 +57,7 @@ flags.DEFINE_enum(
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for clusters JAX cannot detect.")
 flags.DEFINE_integer("num_processes", None, "With --coordinator_address: the number of processes.")
 flags.DEFINE_integer("process_id", None, "With --coordinator_address: this process's index.")
-_NO_CONFIG_MODES = ("enhance", "eval_enhancer")  # These read the config saved with the checkpoint.
+_CONFIG_MODES = ("train", "compile", "train_enhancer")  # The others read the config saved with the checkpoint.
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -68,7 +70,7 @@ class _QuietLibraries(std_logging.Filter):
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if FLAGS.config is None and FLAGS.mode not in _NO_CONFIG_MODES:
+  if FLAGS.config is None and FLAGS.mode in _CONFIG_MODES:
     raise app.UsageError(f"--config is required with --mode {FLAGS.mode}.")
   if FLAGS.workdir is None and FLAGS.mode != "compile":
     raise app.UsageError(f"--workdir is required with --mode {FLAGS.mode}.")
@@ -113,8 +115,10 @@ def run(mode: str, config) -> None:
     print(json.dumps({k: v for k, v in report.items() if k != "videos"}, indent=2))
     return
 
-  from videogan.gan import conditional, eval_prediction, sample, task
+  from videogan.gan import conditional, eval_prediction, load, sample, task
 
+  if config is None:  # The run's own config, as saved with its checkpoint.
+    config = load.config_from_workdir(FLAGS.workdir, FLAGS.step)
   postprocess = None
   if FLAGS.enhance is not None:  # Loaded first: a bad enhancer fails before anything is generated.
     enhancer = infer.load(FLAGS.enhance)
@@ -149,5 +153,37 @@ def run(mode: str, config) -> None:
       logging.info("Wrote %s", path)
 
 
+def packaged_configs(argv: list[str]) -> list[str]:
+  """`--config NAME[.py][:variant]` (or `configs/NAME.py`) that is no file here -> the installed package's config.
+
+  So the README's `--config configs/moving_mnist.py` works outside a checkout, and `--config moving_mnist:tiny` anywhere.
+  """
+  import os
+
+  from videogan import configs
+
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg == "--config" and i + 1 < len(out):
+      i, value, prefix = i + 1, out[i + 1], ""
+    elif arg.startswith("--config="):
+      value, prefix = arg.removeprefix("--config="), "--config="
+    else:
+      continue
+    path, colon, variant = value.partition(":")
+    if os.path.exists(path):
+      continue
+    name = os.path.basename(path).removesuffix(".py")
+    packaged = os.path.join(os.path.dirname(configs.__file__), f"{name}.py")
+    if os.path.exists(packaged):
+      out[i] = f"{prefix}{packaged}{colon}{variant}"
+  return out
+
+
+def console_script() -> None:
+  """The `videogan` command that `pip install` puts on PATH: the same flags as `python -m videogan.main`."""
+  app.run(main, argv=packaged_configs(sys.argv))
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, argv=packaged_configs(sys.argv))
