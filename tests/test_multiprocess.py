@@ -10,6 +10,7 @@ test_sharding) is far outside it.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -69,3 +70,38 @@ def test_two_processes_killed_and_resumed_equal_one_process(tmp_path):
   assert_close_to(state_arrays(workdir, 6), state_arrays(ref, 6), init)
   # Only process 0 writes summaries: one event file per launch, not per process.
   assert len(list(workdir.glob("events.out.tfevents.*"))) == 2
+
+
+def test_sigterm_to_one_process_saves_on_both_exits_0_and_resumes(tmp_path):
+  """A preemption notice reaches one host: every process saves at the agreed step and exits 0."""
+  workdir = tmp_path / "run"
+  proc = launch(workdir, "--config.total_steps=1000000", "--config.checkpoint_every=100000",
+                log_dir=tmp_path / "logs1")
+  worker_log = tmp_path / "logs1" / "process_1.log"
+  while not (worker_log.is_file() and "step 3/" in worker_log.read_text()):
+    assert proc.poll() is None, f"launcher exited early:\n{proc.stdout.read()[-6000:]}"
+    time.sleep(0.05)
+  (worker,) = [int(p) for p in subprocess.run(["pgrep", "-f", "--", f"--process_id 1 .*--workdir {workdir} "],
+                                                capture_output=True, text=True).stdout.split()]
+  os.kill(worker, signal.SIGTERM)
+  output = proc.communicate(timeout=600)[0]
+  assert proc.returncode == 0, output[-6000:]  # The launcher exits 0 only if both processes did.
+  logs = {"process 0": output, "process 1": worker_log.read_text()}
+  stopped = {}
+  for name, log in logs.items():
+    match = re.search(r"Stopped by a preemption notice \(SIGTERM to a process\) at step (\d+)", log)
+    assert match, f"{name}:\n{log[-4000:]}"
+    stopped[name] = int(match[1])
+  step = stopped["process 0"]
+  assert stopped["process 1"] == step and step > 3
+  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [step]
+
+  # Resumed to step + 2, it matches one process trained there without a stop (the bound of test_sharding).
+  proc = launch(workdir, f"--config.total_steps={step + 2}", log_dir=tmp_path / "logs2")
+  output = proc.communicate(timeout=600)[0]
+  assert proc.returncode == 0 and f"Resumed from step {step}" in output, output[-6000:]
+  ref = tmp_path / "one_process"
+  run_cli(*COMMON, "--workdir", str(ref), f"--config.total_steps={step + 2}", env={"JAX_NUM_CPU_DEVICES": "4"})
+  config = load_config(TINY_CONFIG)
+  config.optimizer.eps = 1e-3
+  assert_close_to(state_arrays(workdir, step + 2), state_arrays(ref, step + 2), gan_initial_state(config))
