@@ -40,7 +40,7 @@ def test_the_console_script_runs_from_the_installed_package(installed):
   where = subprocess.run([sys.executable, "-c", "import videogan, videogan.configs; print(videogan.configs.__file__)"],
                          cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
   assert where.startswith(str(target))
-  proc = videogan("--helpfull")
+  proc = videogan("--help")  # Exit status 0.
   assert "--workdir" in proc.stdout and "--mode" in proc.stdout and "--config" in proc.stdout
 
 

@@ -182,7 +182,12 @@ def packaged_configs(argv: list[str]) -> list[str]:
 
 def console_script() -> None:
   """The `videogan` command that `pip install` puts on PATH: the same flags as `python -m videogan.main`."""
-  app.run(main, argv=packaged_configs(sys.argv))
+  try:
+    app.run(main, argv=packaged_configs(sys.argv))
+  except SystemExit as e:  # absl exits 1 after printing --help; asked-for help is a success.
+    if e.code == 1 and {"--help", "-h", "-?", "--helpshort", "--helpfull"} & set(sys.argv[1:]):
+      sys.exit(0)
+    raise
 
 
 if __name__ == "__main__":
