@@ -1,6 +1,7 @@
 """launch/ scripts: syntax, and the exact commands they would run (dry runs)."""
 
 import os
+import shlex
 import subprocess
 
 import pytest
@@ -33,26 +34,56 @@ def test_local_multiprocess_dry_run():
     assert line.endswith(r"--workdir /tmp/a\ b ")
 
 
-def test_tpu_vm_dry_run():
-  env = {"ZONE": "us-central2-b", "WORKDIR": "/mnt/shared/run", "ACCELERATOR": "v4-32", "TPU_NAME": "vg"}
-  lines = run(LAUNCH / "tpu_vm.sh", "--dry-run", "--", "--config", "configs/ucf101.py", env=env).stdout.splitlines()
+def remote(line: str) -> str:
+  """The command a printed `gcloud ... ssh --command=...` line runs on the workers, unquoted."""
+  return next(w for w in shlex.split(line) if w.startswith("--command=")).removeprefix("--command=")
+
+
+TPU_ENV = {"ZONE": "us-central2-b", "WORKDIR": "gs://bucket/run", "ACCELERATOR": "v4-32", "TPU_NAME": "vg"}
+
+
+def test_tpu_vm_dry_run_installs_python_3_11_and_starts_detached():
+  lines = run(LAUNCH / "tpu_vm.sh", "--dry-run", "--", "--config", "configs/ucf101.py", env=TPU_ENV).stdout.splitlines()
   commands = [line.split(" --")[0].strip() for line in lines]
   assert commands == [
-      f"git -C {REPO} archive",
       "gcloud compute tpus tpu-vm create vg",
+      f"git -C {REPO} archive",
       "gcloud compute tpus tpu-vm scp " + lines[2].split()[5] + " vg:videogan.tar.gz",
       "gcloud compute tpus tpu-vm ssh vg",
-      "mkdir -p results/vg",
-      "gcloud compute tpus tpu-vm scp vg:/mnt/shared/run/samples results/vg",
-      "gcloud compute tpus tpu-vm delete vg",
+      "gcloud compute tpus tpu-vm ssh vg",
   ]
-  assert "--accelerator-type=v4-32 --version=tpu-ubuntu2204-base" in lines[1]
-  assert "--worker=all" in lines[2] and "--worker=all" in lines[3]
-  # The same training command on every worker, joined by jax.distributed.
-  assert r"python\ -m\ videogan.main\ --distributed=on\ --workdir\ /mnt/shared/run\ --config\ configs/ucf101.py" in lines[3]
-  assert "--quiet" in lines[6]
-  keep = run(LAUNCH / "tpu_vm.sh", "--dry-run", "--keep", "--", "--config", "c.py", env=env).stdout
-  assert "delete" not in keep
+  assert "--accelerator-type=v4-32 --version=tpu-ubuntu2204-base" in lines[0] and "--spot" not in lines[0]
+  assert all("--worker=all" in line for line in lines[2:])
+  # Python 3.11 from uv (the image's 3.10 is too old for jax 0.10), and jax[tpu] at requirements.txt's version.
+  install, train = remote(lines[3]), remote(lines[4])
+  assert "uv venv --python 3.11" in install and "uv pip install -q -r requirements.txt 'jax[tpu]==0.10.2'" in install
+  # The same command on every worker, joined by jax.distributed, detached from ssh, logged; a gs:// workdir.
+  assert ("setsid nohup python -m videogan.main --distributed=on --workdir gs://bucket/run --config configs/ucf101.py "
+          "> ~/videogan/train.log 2>&1 < /dev/null &") in train
+  assert not any("delete" in line for line in lines)  # Nothing deletes the VM but --delete.
+
+
+def test_tpu_vm_capacity_versions_and_the_other_actions():
+  def dry(*args, **env):
+    return run(LAUNCH / "tpu_vm.sh", "--dry-run", *args, env={**TPU_ENV, **env}).stdout.splitlines()
+
+  assert "--spot" in dry("--spot", "--", "--config", "c.py")[0]
+  queued = dry("--queued", "--", "--config", "c.py")[0]
+  assert queued.startswith("gcloud compute tpus queued-resources create vg --node-id=vg --accelerator-type=v4-32 "
+                           "--runtime-version=tpu-ubuntu2204-base")
+  for accelerator, version in [("v5litepod-16", "v2-alpha-tpuv5-lite"), ("v5p-8", "v2-alpha-tpuv5"),
+                               ("v6e-8", "v2-alpha-tpuv6e")]:
+    assert f"--version={version}" in dry("--", "--config", "c.py", ACCELERATOR=accelerator)[0]
+  assert dry("--", "--config", "c.py", WORKDIR="", BUCKET="b")[4].count("gs://b/videogan/vg") == 1
+  (logs,) = dry("--logs", "--worker", "1")
+  assert "--worker=1" in logs and remote(logs) == "tail -n 100 -F ~/videogan/train.log"
+  (stop,) = dry("--stop")
+  assert "--worker=all" in stop and remote(stop) == "pkill -TERM -f 'python -m videogan.main' || true"
+  assert dry("--delete") == ["gcloud compute tpus tpu-vm delete vg --quiet --zone=us-central2-b "]
+  assert dry("--delete", "--queued")[0].startswith("gcloud compute tpus queued-resources delete vg --force --quiet")
+  bad = run(LAUNCH / "tpu_vm.sh", "--dry-run", "--", "--config", "c.py", env={**TPU_ENV, "ACCELERATOR": "v9-8"},
+            check=False)
+  assert bad.returncode == 2 and "unknown ACCELERATOR=v9-8" in bad.stderr
 
 
 def test_tpu_vm_needs_zone_and_workdir():
