@@ -45,9 +45,16 @@ def test_train_writes_checkpoints_events_and_samples(full_run):
   # TensorBoard scalars are readable and hold the losses.
   import tensorflow as tf
 
-  tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(next(workdir.glob("events.out.tfevents.*"))))
-          for v in e.summary.value}
-  assert {"d_loss", "g_loss", "d_real", "d_fake", "clips_per_sec"} <= tags
+  values = [v for e in tf.compat.v1.train.summary_iterator(str(next(workdir.glob("events.out.tfevents.*"))))
+            for v in e.summary.value]
+  assert {"d_loss", "g_loss", "d_real", "d_fake", "clips_per_sec", "samples"} <= {v.tag for v in values}
+  # The whole nested config as hparams (not only its top-level numbers).
+  from tensorboard.plugins.hparams import plugin_data_pb2
+
+  (start,) = [v for v in values if v.tag == "_hparams_/session_start_info"]
+  hparams = plugin_data_pb2.HParamsPluginData.FromString(start.metadata.plugin_data.content).session_start_info.hparams
+  assert hparams["model.generator.name"].string_value == "gru" and hparams["total_steps"].number_value == 4
+  assert hparams["model.discriminator.spatial_widths"].string_value.startswith("(")
 
 
 def test_sample_mode_writes_npz_and_videos(full_run, tmp_path):

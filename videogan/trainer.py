@@ -205,6 +205,21 @@ class StopSignal:
       signal.signal(signal.SIGTERM, signal.SIG_DFL if self._previous is None else self._previous)
 
 
+def hparams(config: ml_collections.ConfigDict) -> dict[str, int | float | str | bool]:
+  """The whole config as TensorBoard hparams: nested keys joined by '.', tuples and None as text."""
+  flat = {}
+
+  def visit(prefix: str, value) -> None:
+    if isinstance(value, dict):
+      for key, item in value.items():
+        visit(f"{prefix}{key}.", item)
+    else:
+      flat[prefix[:-1]] = value if isinstance(value, (int, float, str, bool)) else str(value)
+
+  visit("", config.to_dict())
+  return flat
+
+
 def check_finite(step: int, metrics: dict[str, np.ndarray], ckpt: checkpoint.Checkpointer) -> None:
   for name, value in metrics.items():
     if not np.isfinite(value):
@@ -249,7 +264,7 @@ def train(task: Task, workdir: paths.PathLike) -> PyTree:
   writer = metric_writers.AsyncWriter(
       metric_writers.SummaryWriter(str(workdir)) if is_main else metric_writers.MultiWriter([]))
   if start_step == 0:
-    writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
+    writer.write_hparams(hparams(config))
     if is_main:
       paths.write_text_atomically(workdir / "config.json", config.to_json_best_effort(indent=2))
   actions = task.periodic_actions(Run(workdir, s.mesh, writer, is_main))

@@ -87,7 +87,8 @@ class GanTask:
     return actions
 
   def _sample_writer(self, run: trainer.Run):
-    """Writes samples/step_N.gif|mp4|png: the EMA generator on fixed noise (and fixed real context / labels)."""
+    """Writes samples/step_N.gif|mp4|png (the EMA generator on fixed noise, and fixed real context / labels),
+    and the filmstrip to TensorBoard as the image `samples`."""
     config, gan = self.config, self.gan
     _, _, sample_rng = jax.random.split(jax.random.key(config.seed), 3)  # The trainer's third stream.
     sample_fn = sample_lib.make_sample_fn(gan, parallel.replicated(run.mesh))
@@ -99,6 +100,7 @@ class GanTask:
       if run.is_main:
         (run.workdir / "samples").mkdir(exist_ok=True)
         sample_lib.write_grid(run.workdir / "samples" / f"step_{step:06d}", clips, config.fps)
+      run.writer.write_images(step, {"samples": sample_lib.filmstrip(clips)[None]})
 
     return write
 
