@@ -100,6 +100,9 @@ def test_bad_config_fails_naming_the_key(tmp_path, flag, message):
     ("model.discriminator.pooling", "mean", "config.model.discriminator.pooling='mean'"),
     ("model.discriminator.spatial_depth", 0, "config.model.discriminator.spatial_depth=0: expected a positive integer"),
     ("optimizer.decay", "cosine", "config.optimizer.decay='cosine'"),
+    ("fvd.protocol", "stylegan_v", "config.fvd.protocol='stylegan_v': expected 'custom' with data.clip_len=4 (the"),
+    ("fvd.protocol", "fvd2048", "config.fvd.protocol='fvd2048': expected one of ('custom', 'stylegan_v', 'digan')"),
+    ("ema_rampup", -1.0, "config.ema_rampup=-1.0: expected a number >= 0"),
     ("augment", "color,rotate", "config.augment='color,rotate': expected a comma-separated subset of ('color', "),
     ("optimizer.decay_begin", 4, "config.optimizer.decay_begin=4: expected a step in [0, total_steps=4)"),
 ])

@@ -140,3 +140,16 @@ def test_missing_i3d_weights_say_how_to_install(monkeypatch, tiny_config, tmp_pa
   proc = run_cli("--config", TINY_FVD[0], "--workdir", str(tmp_path), "--mode", "eval", "--config.data.clip_len=4",
                  check=False)
   assert proc.returncode != 0 and "at least 9 frames" in proc.stderr
+
+
+def test_paper_protocols_set_counts_and_split_and_name_their_source(tiny_config):
+  config = tiny_config()
+  config.data.clip_len = 16
+  assert evaluate.with_protocol(config) is config and "protocol" not in evaluate.recipe(config)
+  config.fvd.protocol = "stylegan_v"
+  preset = evaluate.with_protocol(config)
+  assert (preset.fvd.num_real, preset.fvd.num_generated, preset.fvd.real_split) == (2048, 2048, "train")
+  assert config.fvd.num_real != 2048  # The config given is left as it was.
+  assert "fvd2048_16f" in evaluate.recipe(preset)["protocol"]
+  config.fvd.protocol = "digan"
+  assert evaluate.with_protocol(config).fvd.real_split == "test"

@@ -151,3 +151,20 @@ def test_linear_learning_rate_decay_by_hand(tiny_config):
       updates, opt_state = tx.update({"w": jnp.array([0.5, -2.0])}, opt_state, params)
       steps.append(np.asarray(updates["w"]))
     np.testing.assert_allclose(np.stack(steps), -lr * np.array(expected)[:, None] * np.array([1, -1]), rtol=1e-5)
+
+
+def test_ema_rampup_by_hand(setup, tiny_config):
+  """StyleGAN2's warm-up: at step s the EMA's half-life is min(h, r s), h that of ema_decay."""
+  _, state, batch, _ = setup
+  config = tiny_config()
+  config.model.discriminator.spectral_norm = True  # The same D as `setup`'s state.
+  config.ema_decay, config.ema_rampup = 0.999, 0.05
+  step = jax.jit(make_train_step(VideoGAN.from_config(config), config))
+  h = np.log(0.5) / np.log(0.999)  # 692.8 steps
+  for s, half_life in [(10, 0.05 * 11), (20000, h)]:  # Early: r (s + 1); late: h itself, so beta = ema_decay.
+    at = state.replace(step=jnp.asarray(s, jnp.int32))
+    new, _ = step(at, batch, jax.random.key(3))
+    beta = 0.5 ** (1 / half_life)
+    for e, e0, g1 in zip(*(jax.tree.leaves(t) for t in (new.ema_g_params, at.ema_g_params, new.g_params)), strict=True):
+      np.testing.assert_allclose(e, beta * np.asarray(e0) + (1 - beta) * np.asarray(g1), rtol=1e-5, atol=1e-6)
+  assert abs(0.5 ** (1 / h) - 0.999) < 1e-12

@@ -83,6 +83,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.optimizer.decay = "none"  # Or "linear": both learning rates fall linearly to 0 at total_steps,
   config.optimizer.decay_begin = 0  # from this step on (constant before it).
   config.ema_decay = 0.995
+  # StyleGAN2's EMA warm-up: the EMA's half-life grows as ema_rampup x the steps so far until it reaches
+  # ema_decay's, so early samples are not mostly the initial weights; 0 = off (ema_decay from step 1).
+  config.ema_rampup = 0.0
   config.batch_size = 8  # Global, over all devices and processes.
   config.total_steps = 4000
 
@@ -109,12 +112,30 @@ def base_config() -> ml_collections.ConfigDict:
   config.fvd.num_generated = 256
   config.fvd.real_split = "test"
   config.fvd.seed = 0
+  # A paper's protocol, overriding num_real, num_generated and real_split (videogan/gan/evaluate.py: PROTOCOLS,
+  # each with its source): "custom" (these keys as set), "stylegan_v" or "digan"; both need data.clip_len=16.
+  config.fvd.protocol = "custom"
   config.fvd.resize = "bilinear_tf1"  # To 224 px as the reference code (TF1 resize_bilinear), or "bilinear".
   config.fvd.batch_size = 8  # Clips per I3D call.
   config.fvd.cache_dir = "~/.cache/videogan"  # Real-feature statistics (keyed by a hash of dataset + recipe), digit classifier.
   config.fvd.every = 0
   config.fvd.periodic_clips = 64  # Real and generated clips for the periodic (cheaper, noisier) FVD.
   return config
+
+
+# The papers' FVD protocols (`config.fvd.protocol`): what each sets, and where it is defined.
+FVD_PROTOCOLS = {
+    "stylegan_v": {
+        "num_real": 2048, "num_generated": 2048, "real_split": "train",
+        "source": "StyleGAN-V (Skorokhodov et al., 2022), FVD16: src/metrics/metric_main.py fvd2048_16f, 2048 real "
+                  "16-frame clips of the training set (no flips) and 2048 generated; I3D logits as the TF reference",
+    },
+    "digan": {
+        "num_real": 2048, "num_generated": 2048, "real_split": "test",
+        "source": "DIGAN (Yu et al., 2022): src/scripts/compute_fvd_kvd.py, 2048 generated and 2048 real 16-frame "
+                  "clips of the test split (UCF101Wrapper(train=False)); DIGAN averages 10 such draws, one here",
+    },
+}
 
 
 def accelerator_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -136,6 +157,7 @@ def accelerator_recipe(config: ml_collections.ConfigDict) -> ml_collections.Conf
   config.optimizer.b1 = 0.0
   config.optimizer.b2 = 0.999
   config.ema_decay = 0.9999
+  config.ema_rampup = 0.05  # StyleGAN2-ADA's value: a 0.9999 EMA would hold the initial weights for ~7000 steps.
   config.log_every = 100
   config.checkpoint_every = 2000
   config.sample_every = 5000

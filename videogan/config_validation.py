@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from videogan import augment, losses, parallel
+from videogan import augment, config_base, losses, parallel
 from videogan.data import degrade, mnist, moving_mnist
 from videogan.errors import ConfigError
 from videogan.models import discriminator as discriminator_lib
@@ -21,6 +21,7 @@ from videogan.models.generators import sprites, style
 
 MESH_AXES = ("data", "fsdp", "model")
 DATA_SOURCES = ("moving_mnist", "folder", "tfrecord", "tfds")
+FVD_PROTOCOLS = ("custom", *config_base.FVD_PROTOCOLS)
 DECAYS = ("none", "linear")  # config.optimizer.decay: constant learning rates, or falling linearly to 0.
 
 
@@ -144,6 +145,7 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "r1_weight", lambda x: x >= 0, "a number >= 0")
   _check(config, "r1_every", _positive_int, "a positive integer (steps between R1 penalties)")
   _check(config, "ema_decay", lambda x: 0 <= x < 1, "a number in [0, 1)")
+  _check(config, "ema_rampup", lambda x: x >= 0, "a number >= 0 (0: no warm-up)")
   for key in ("optimizer.g_learning_rate", "optimizer.d_learning_rate"):
     _check(config, key, lambda x: x > 0, "a positive learning rate")
   _check(config, "optimizer.eps", lambda x: x > 0, "a positive number (Adam's epsilon)")
@@ -158,6 +160,9 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "fvd.every", lambda n: n == 0 or config.data.clip_len >= 9,
          f"0 with data.clip_len={config.data.clip_len} (FVD's I3D needs clips of at least 9 frames)")
   _check(config, "fvd.real_split", one_of(("train", "test")), "'train' or 'test'")
+  _check(config, "fvd.protocol", one_of(FVD_PROTOCOLS), f"one of {FVD_PROTOCOLS}")
+  _check(config, "fvd.protocol", lambda p: p == "custom" or config.data.clip_len == 16,
+         f"'custom' with data.clip_len={config.data.clip_len} (the papers' protocols score 16-frame clips)")
   _check(config, "fvd.resize", one_of(("bilinear_tf1", "bilinear")), "'bilinear_tf1' or 'bilinear'")
   validate_mesh(config, mesh)
   _check(config, "sharding.min_size", lambda x: isinstance(x, int) and x >= 0, "an integer >= 0")

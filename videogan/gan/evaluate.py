@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from videogan import parallel, paths, video_io
+from videogan import config_base, parallel, paths, video_io
 from videogan.gan import digits, sample
 from videogan.gan import state as state_lib
 from videogan.models import i3d
@@ -149,6 +149,8 @@ def recipe(config: ml_collections.ConfigDict) -> dict:
       "num_real": fvd.num_real, "num_generated": fvd.num_generated, "real_split": fvd.real_split,
       "clip_len": config.data.clip_len, "fps": config.fps, "frame_stride": config.data.get("frame_stride", 1),
       "image_size": config.data.image_size, "seed": fvd.seed,
+      # A paper's protocol is named (its absence, "custom", keeps the cache keys of earlier results).
+      **({} if fvd.protocol == "custom" else {"protocol": config_base.FVD_PROTOCOLS[fvd.protocol]["source"]}),
       "data": {k: v for k, v in config.data.to_dict().items()
                if k not in ("num_parallel_calls", "prefetch", "cache", "download")},
   }
@@ -210,8 +212,19 @@ def generated_clips(config: ml_collections.ConfigDict, gan: VideoGAN, g_params, 
     done += n
 
 
+def with_protocol(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` with `fvd.protocol`'s clip counts and real split (config_base.FVD_PROTOCOLS); itself for "custom"."""
+  if config.fvd.protocol == "custom":
+    return config
+  config = config.copy_and_resolve_references()
+  preset = config_base.FVD_PROTOCOLS[config.fvd.protocol]
+  config.fvd.update({k: preset[k] for k in ("num_real", "num_generated", "real_split")})
+  return config
+
+
 def fvd_of_checkpoint(config: ml_collections.ConfigDict, workdir: paths.PathLike, step: int | None = None) -> dict:
   """FVD of the EMA generator saved in `workdir` against the real clips; writes WORKDIR/fvd_step_N.json."""
+  config = with_protocol(config)
   check_config(config)
   extractor = FeatureExtractor(config.fvd.resize, config.fvd.batch_size)
   gan = VideoGAN.from_config(config)

@@ -34,6 +34,7 @@ dL_G/dtheta_G = dL_G/dG(z) . dG(z)/dtheta_G), which saves a whole forward pass
 of G per step (G dominates the step's cost).
 """
 
+import math
 from collections.abc import Callable
 
 import jax
@@ -53,7 +54,8 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
   """Builds `train_step(state, batch, rng) -> (state, metrics)` for `config`."""
   d_gan_loss, g_gan_loss = losses.GAN_LOSSES[config.loss]
   r1_weight, r1_every = config.r1_weight, config.r1_every
-  ema_decay = config.ema_decay
+  ema_decay, ema_rampup = config.ema_decay, config.ema_rampup
+  half_life = math.log(0.5) / math.log(ema_decay) if ema_decay > 0 else 0.0  # Steps h with decay^h = 1/2.
   l1_weight, k = config.prediction_l1, gan.context_frames
   policy = augment.parse(config.augment)
 
@@ -127,8 +129,13 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
 
-    # 3. EMA of G, the weights used for sampling: ema <- decay ema + (1 - decay) G.
-    ema_g_params = optax.incremental_update(g_params, state.ema_g_params, 1.0 - ema_decay)
+    # 3. EMA of G, the weights used for sampling: ema <- beta ema + (1 - beta) G, beta = ema_decay; with
+    #    `ema_rampup` r (StyleGAN2's warm-up) beta = 0.5^(1 / min(h, r s)) after s steps: the half-life
+    #    r s grows with training up to ema_decay's, h.
+    beta = ema_decay
+    if ema_rampup:
+      beta = 0.5 ** (1.0 / jnp.maximum(jnp.minimum(half_life, ema_rampup * (state.step + 1)), 1e-8))
+    ema_g_params = optax.incremental_update(g_params, state.ema_g_params, 1.0 - beta)
 
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, d_stats=d_stats,
