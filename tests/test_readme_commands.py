@@ -70,6 +70,8 @@ def test_readme_command_matches_the_code(command):
       check_videogan_main(words[3:])
   elif program in ("python", "python3"):
     assert (REPO / words[1]).is_file(), f"README: no script {words[1]}"
+  elif program == "videogan":  # The installed console script: the same flags.
+    check_videogan_main(words[1:])
   elif program == "sbatch":
     assert (REPO / next(w for w in words if w.startswith("launch/"))).is_file()
   elif program.startswith("launch/"):
