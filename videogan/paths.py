@@ -47,6 +47,7 @@ def local_staging(path: PathLike) -> Iterator[str]:
   try:
     yield tmp
     if local:
+      os.chmod(tmp, 0o644)  # mkstemp's 0600 would make outputs private to this user.
       os.replace(tmp, path)
     else:
       epath.Path(tmp).copy(path, overwrite=True)

@@ -1,0 +1,40 @@
+"""videogan/paths.py on local disk (tests/test_gcs.py covers gs:// through a whole run)."""
+
+import os
+
+import pytest
+
+from videogan import paths
+
+
+def test_resolve_and_is_local(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  assert str(paths.resolve("a/b")) == str(tmp_path / "a" / "b")
+  assert str(paths.resolve("gs://bucket/run")) == "gs://bucket/run"  # Not ./gs:/bucket/run
+  assert paths.is_local("/x") and not paths.is_local("gs://b/x")
+
+
+def test_local_staging_replaces_in_one_piece_and_leaves_nothing_on_failure(tmp_path):
+  target = tmp_path / "out" / "clip.mp4"
+  with paths.local_staging(target) as tmp:
+    assert tmp.endswith(".mp4") and os.path.dirname(tmp) == str(target.parent)
+    with open(tmp, "w") as f:
+      f.write("new")
+  assert target.read_text() == "new" and oct(target.stat().st_mode & 0o777) == "0o644"
+  with pytest.raises(RuntimeError), paths.local_staging(target) as tmp:
+    with open(tmp, "w") as f:
+      f.write("half")
+    raise RuntimeError("ffmpeg failed")
+  assert target.read_text() == "new" and sorted(p.name for p in target.parent.iterdir()) == ["clip.mp4"]
+  paths.write_text_atomically(tmp_path / "r.json", "{}")
+  assert (tmp_path / "r.json").read_text() == "{}"
+
+
+def test_move_tree_and_local_copy(tmp_path):
+  src = tmp_path / "checkpoints" / "7"
+  (src / "state").mkdir(parents=True)
+  (src / "state" / "a").write_text("1")
+  paths.move_tree(src, tmp_path / "aside" / "7")
+  assert not src.exists() and (tmp_path / "aside" / "7" / "state" / "a").read_text() == "1"
+  with paths.local_copy(tmp_path / "aside" / "7" / "state" / "a") as local:
+    assert open(local).read() == "1"
