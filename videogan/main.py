@@ -182,6 +182,9 @@ def packaged_configs(argv: list[str]) -> list[str]:
 
 def console_script() -> None:
   """The `videogan` command that `pip install` puts on PATH: the same flags as `python -m videogan.main`."""
+  for flag in FLAGS.get_key_flags_for_module(__name__):  # --help lists the main module's flags: these.
+    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  sys.modules["__main__"].__doc__ = __doc__  # And its docstring as the usage text.
   try:
     app.run(main, argv=packaged_configs(sys.argv))
   except SystemExit as e:  # absl exits 1 after printing --help; asked-for help is a success.
