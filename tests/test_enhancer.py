@@ -239,7 +239,7 @@ def test_evaluation_report_and_bad_inputs(tiny_workdir, tmp_path):
       (dict(input_path=text), "notes.mp4"),
       (dict(input_path=source, scale=3), "unsupported; expected one of (1, 2, 4)"),
       (dict(input_path=source, scale=4), "the checkpoint is a x2 enhancer; --scale=4"),
-      (dict(input_path=source, output_path=tmp_path / "out.avi"), "expected a .mp4 or .gif"),
+      (dict(input_path=source, output_path=tmp_path / "out.avi"), "expected a .mp4, .gif, .mkv file"),
   ]
   for kwargs, message in cases:
     kwargs = {"output_path": out, **kwargs}

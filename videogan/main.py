@@ -39,7 +39,9 @@ flags.DEFINE_enum(
 flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default WORKDIR/sample_output).")
 flags.DEFINE_integer("step", None, "sample/extend/animate: checkpoint step to load (default: the latest).")
 flags.DEFINE_string("input", None, "--mode extend: a video; --mode animate: a still image.")
-flags.DEFINE_string("output", None, "extend/animate: the mp4 or gif to write.")
+flags.DEFINE_string("output", None, "extend/animate/enhance: the mp4, gif or mkv (lossless) to write.")
+flags.DEFINE_float("crf", None, "extend/animate/enhance: h264 quality of an mp4 --output (x264's CRF: lower is "
+                   "better, 0 lossless luma; default mediapy's); an .mkv --output is lossless (FFV1).")
 flags.DEFINE_float("seconds", None, "extend/animate: length of the output video in seconds (at config.fps).")
 flags.DEFINE_enum("extend_from", "end", ["end", "training_part"],
                   "--mode extend: continue the whole --input (end), or only its part a one-video run trains on "
@@ -107,7 +109,8 @@ def run(mode: str, config) -> None:
     enhancer_task.train(config, FLAGS.workdir)
     return
   if mode == "enhance":
-    path, frames, fps = infer.enhance_video(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.scale, FLAGS.step)
+    path, frames, fps = infer.enhance_video(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.scale, FLAGS.step,
+                                            crf=FLAGS.crf)
     logging.info("Wrote %s: %d frames at %g fps.", path, frames, fps)
     return
   if mode == "eval_enhancer":
@@ -136,7 +139,7 @@ def run(mode: str, config) -> None:
     frames = job(config, FLAGS.workdir, FLAGS.input, FLAGS.seconds, label=FLAGS.label, step=FLAGS.step, **extra)
     if postprocess is not None:
       frames = postprocess(frames[None])[0]
-    path = video_io.write_video_atomically(FLAGS.output, frames, config.fps)
+    path = video_io.write_video_atomically(FLAGS.output, frames, config.fps, FLAGS.crf)
     logging.info("Wrote %s: %d frames at %g fps (%.1f s).", path, len(frames), config.fps, len(frames) / config.fps)
   elif mode == "eval":
     from videogan.gan import evaluate

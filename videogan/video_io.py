@@ -10,7 +10,19 @@ from etils import epath
 
 from videogan import errors, paths
 
-VIDEO_SUFFIXES = (".mp4", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".gif", ".mkv")
+# By suffix: (ffmpeg codec, pixel format written). mkv is lossless (FFV1, full-resolution RGB planes);
+# mp4 is h264 with 4:2:0 chroma at `crf` (mediapy's default quality when None).
+CODECS = {".mp4": ("h264", None), ".gif": ("gif", None), ".mkv": ("ffv1", "gbrp")}
+
+
+def writer_options(suffix: str, crf: float | None = None) -> dict:
+  """mediapy.VideoWriter keyword arguments for a file with `suffix` (`crf` only for mp4's h264)."""
+  codec, encoded_format = CODECS[suffix]
+  options = {"codec": codec, **({"encoded_format": encoded_format} if encoded_format else {})}
+  if crf is not None and suffix == ".mp4":
+    options["crf"] = crf
+  return options
 
 
 @functools.cache
@@ -47,8 +59,8 @@ def rgb_even(frames: np.ndarray) -> np.ndarray:
   return np.pad(frames, [(0, 0), (0, h % 2), (0, w % 2), (0, 0)])
 
 
-def write_video(path: paths.PathLike, frames: np.ndarray, fps: float) -> epath.Path:
-  """Writes uint8 `[T, H, W, C]` as an mp4 (h264) or gif, by `path`'s suffix, in one piece.
+def write_video(path: paths.PathLike, frames: np.ndarray, fps: float, crf: float | None = None) -> epath.Path:
+  """Writes uint8 `[T, H, W, C]` as an mp4 (h264 at `crf`), gif or lossless mkv, by `path`'s suffix, in one piece.
 
   ffmpeg writes a temporary file that then replaces `path` (paths.local_staging),
   so a failure leaves nothing partial.
@@ -57,9 +69,8 @@ def write_video(path: paths.PathLike, frames: np.ndarray, fps: float) -> epath.P
   if path.suffix not in VIDEO_SUFFIXES:
     raise ValueError(f"{path}: video suffix must be one of {VIDEO_SUFFIXES}.")
   use_bundled_ffmpeg()
-  codec = "gif" if path.suffix == ".gif" else "h264"
   with paths.local_staging(path) as tmp:
-    mediapy.write_video(tmp, rgb_even(frames), fps=fps, codec=codec)
+    mediapy.write_video(tmp, rgb_even(frames), fps=fps, **writer_options(path.suffix, crf))
   return path
 
 
@@ -80,13 +91,14 @@ def write_image(path: paths.PathLike, image: np.ndarray) -> epath.Path:
 
 
 def check_output(path: paths.PathLike) -> epath.Path:
-  """`path` if it names a video file videogan can write (mp4 or gif); else `InputError`."""
+  """`path` if it names a video file videogan can write (mp4, gif or mkv); else `InputError`."""
   path = paths.resolve(path)
   if path.suffix not in VIDEO_SUFFIXES:
-    raise errors.InputError(f"--output={path}: expected a {' or '.join(VIDEO_SUFFIXES)} file.")
+    raise errors.InputError(f"--output={path}: expected a {', '.join(VIDEO_SUFFIXES)} file (.mkv: lossless).")
   return path
 
 
-def write_video_atomically(path: paths.PathLike, frames: np.ndarray, fps: float) -> epath.Path:
-  """Checks `path` is an mp4 or gif, then writes `frames` there in one piece (see write_video)."""
-  return write_video(check_output(path), frames, fps)
+def write_video_atomically(path: paths.PathLike, frames: np.ndarray, fps: float,
+                           crf: float | None = None) -> epath.Path:
+  """Checks `path` is an mp4, gif or mkv, then writes `frames` there in one piece (see write_video)."""
+  return write_video(check_output(path), frames, fps, crf)

@@ -130,8 +130,11 @@ def _uint8_frames(path: str | Path) -> Iterator[np.ndarray]:
 
 
 def enhance_video(workdir: paths.PathLike, input_path: str | Path, output_path: paths.PathLike,
-                  scale: int | None = None, step: int | None = None, chunk: int = 8) -> tuple[epath.Path, int, float]:
-  """Enhances the video `input_path` into `output_path` (mp4 or gif) at the same fps; returns (path, frames, fps).
+                  scale: int | None = None, step: int | None = None, chunk: int = 8,
+                  crf: float | None = None) -> tuple[epath.Path, int, float]:
+  """Enhances `input_path` into `output_path` (mp4 at `crf`, gif or lossless mkv) at the same fps.
+
+  Returns (path, frames, fps).
 
   Streams: frames are decoded, enhanced and encoded `chunk` at a time. The
   output appears (atomically renamed) only once complete.
@@ -146,8 +149,8 @@ def enhance_video(workdir: paths.PathLike, input_path: str | Path, output_path: 
   video_io.use_bundled_ffmpeg()
   count, t0 = 0, time.perf_counter()
   with paths.local_staging(output_path) as tmp:
-    codec = "gif" if output_path.suffix == ".gif" else "h264"
-    with mediapy.VideoWriter(tmp, shape=(height + height % 2, width + width % 2), fps=info.fps, codec=codec) as writer:
+    with mediapy.VideoWriter(tmp, shape=(height + height % 2, width + width % 2), fps=info.fps,
+                             **video_io.writer_options(output_path.suffix, crf)) as writer:
       for out in enhance_stream(lambda w: apply(params, w), inputs, config.model.window, chunk):
         for frame in video_io.rgb_even(video_io.to_uint8(out)):
           writer.add_image(frame)
