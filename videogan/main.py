@@ -166,11 +166,11 @@ def packaged_configs(argv: list[str]) -> list[str]:
   from videogan import configs
 
   out = list(argv)
-  for i, arg in enumerate(out):
-    if arg == "--config" and i + 1 < len(out):
-      i, value, prefix = i + 1, out[i + 1], ""
+  for i, arg in enumerate(argv):
+    if arg == "--config" and i + 1 < len(argv):
+      where, value, prefix = i + 1, argv[i + 1], ""
     elif arg.startswith("--config="):
-      value, prefix = arg.removeprefix("--config="), "--config="
+      where, value, prefix = i, arg.removeprefix("--config="), "--config="
     else:
       continue
     path, colon, variant = value.partition(":")
@@ -179,7 +179,7 @@ def packaged_configs(argv: list[str]) -> list[str]:
     name = os.path.basename(path).removesuffix(".py")
     packaged = os.path.join(os.path.dirname(configs.__file__), f"{name}.py")
     if os.path.exists(packaged):
-      out[i] = f"{prefix}{packaged}{colon}{variant}"
+      out[where] = f"{prefix}{packaged}{colon}{variant}"
   return out
 
 
