@@ -111,9 +111,9 @@ SLOWEST_FIRST = (
     "test_readme_commands.py",  # 253
     "test_fvd.py",  # 208
     "test_sharding.py",  # 184
-    "test_multiprocess.py",  # 155 + ~150 (the SIGTERM drill)
-    "test_package.py",  # ~150 under load (a wheel, a tiny run, sample, eval)
-    "test_gcs.py",  # ~100-220 (a run against the loopback GCS)
+    "test_multiprocess.py",  # 155 + 48 (the SIGTERM drill)
+    "test_gcs.py",  # 91 (a run against the loopback GCS)
+    "test_package.py",  # ~60 (a wheel, a tiny run, sample, eval)
     "test_conditioning.py",  # 152
     "test_enhancer.py",  # 119
     "test_digits.py",  # ~60-100 (trains the digit classifier once)
