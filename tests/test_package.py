@@ -71,3 +71,23 @@ def test_load_generator_samples_with_the_saved_config(installed, trained):
           "print(g.step, c.shape, c.dtype, g.config.model.generator.widths)")
   out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
   assert out.stdout.split()[0] == "4" and "(3, 10, 32, 32, 1) uint8" in out.stdout
+
+
+def test_a_checkpoint_config_from_before_new_keys_loads_with_their_defaults(tmp_path):
+  """Configs saved before `augment`, `ema_rampup` and `fvd.protocol` existed: those take their defaults."""
+  from tests.conftest import TINY_CONFIG, run_cli
+  from videogan.gan import load
+
+  run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=2", "--config.checkpoint_every=2")
+  metadata = tmp_path / "checkpoints" / "2" / "config" / "metadata"
+  saved = json.loads(metadata.read_text())
+  for key in ("augment", "ema_rampup"):
+    del saved[key]
+  del saved["fvd"]["protocol"]
+  metadata.write_text(json.dumps(saved))
+  config = load.config_from_workdir(tmp_path)
+  assert (config.augment, config.ema_rampup, config.fvd.protocol) == ("", 0.0, "custom")
+  # The saved values win, as tuples again (JSON keeps lists).
+  assert config.model.generator.widths == tuple(saved["model"]["generator"]["widths"])
+  assert config.total_steps == 2 and config.model.generator.name == saved["model"]["generator"]["name"]
+  assert load.load_generator(tmp_path).sample(2).shape[0] == 2

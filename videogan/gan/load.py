@@ -16,10 +16,20 @@ import jax
 import ml_collections
 import numpy as np
 
-from videogan import checkpoint, errors, paths
+from videogan import checkpoint, config_base, errors, paths
 from videogan.gan import sample as sample_lib
 from videogan.gan import state as state_lib
 from videogan.models.gan import VideoGAN
+
+
+def _merge(defaults: ml_collections.ConfigDict, saved: dict) -> None:
+  """Sets `saved`'s values over `defaults`, block by block; the generator block is taken whole (families differ)."""
+  with defaults.ignore_type():
+    for key, value in saved.items():
+      if isinstance(value, dict) and key != "generator" and isinstance(defaults.get(key), ml_collections.ConfigDict):
+        _merge(defaults[key], value)
+      else:
+        defaults[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
 
 
 def _tuples(value: Any) -> Any:
@@ -45,7 +55,11 @@ def config_from_workdir(workdir: paths.PathLike, step: int | None = None) -> ml_
     ckpt.close()
   if "generator" not in saved.get("model", {}):
     raise errors.InputError(f"{directory}: holds an enhancer checkpoint, not a GAN's (use --mode enhance with it).")
-  return ml_collections.ConfigDict(_tuples(saved))
+  # Over today's defaults: keys added since the checkpoint was written (e.g. `augment`) take the value that
+  # means what that run did.
+  config = config_base.base_config()
+  _merge(config, _tuples(saved))
+  return config
 
 
 @dataclasses.dataclass(frozen=True)
