@@ -11,6 +11,7 @@ from etils import epath
 from videogan import errors, paths
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".mkv")
+PREVIEW_SUFFIXES = (".mp4", ".gif")  # What --mode sample writes per clip: small files any browser plays.
 # By suffix: (ffmpeg codec, pixel format written). mkv is lossless (FFV1, full-resolution RGB planes);
 # mp4 is h264 with 4:2:0 chroma at `crf` (mediapy's default quality when None).
 CODECS = {".mp4": ("h264", None), ".gif": ("gif", None), ".mkv": ("ffv1", "gbrp")}

@@ -88,7 +88,7 @@ def write_samples(out_dir: paths.PathLike, clips: np.ndarray, fps: float) -> lis
   out_dir.mkdir(parents=True, exist_ok=True)
   written = []
   for i, clip in enumerate(clips):
-    for suffix in (".mp4", ".gif"):
+    for suffix in video_io.PREVIEW_SUFFIXES:
       written.append(video_io.write_video(out_dir / f"clip_{i:04d}{suffix}", clip, fps))
   written += write_grid(out_dir / "grid", clips, fps)
   with paths.local_staging(out_dir / "samples.npz") as tmp:
