@@ -289,3 +289,59 @@ def test_a_checkpoint_from_before_generators_by_name_samples_the_same_clips(tiny
        np.load(REPO / "tests" / "data" / "pre_trainer_sprites" / "samples.npz") as want:
     diff = np.abs(got["videos"].astype(int) - want["videos"])
   assert diff.max() <= 1 and (diff == 0).mean() >= 0.99
+
+
+def test_style_layers_move_along_their_paths_and_composite_by_alpha(tiny_config):
+  """`motion_layers`: each layer's path is a start, a content velocity and per-anchor turns summed over
+  anchors (checked against the formula written out), and the first frame block's input is the layers
+  shifted by scipy along those paths, mixed by the softmax of their shifted alphas."""
+  from scipy import ndimage
+
+  config = tiny_config()
+  block = generators.default_config("style", like=config.model.generator, motion_layers=2, layer_resolution=8)
+  config.model.generator = block
+  gan = VideoGAN.from_config(config)
+  latents = gan.latents(jax.random.key(1), 2)
+  params = gan.generator.init(jax.random.key(0), **latents)["params"]
+  rng = np.random.default_rng(0)  # The paths start at zero (zero init); give them values training would.
+  for name in ("layer_start", "layer_velocity", "layer_turn"):
+    kernel = params[name]["kernel"]  # Paths of a few pixels, so the layers stay in view.
+    params[name] = {"kernel": jnp.asarray(rng.normal(0, 0.02 / kernel.shape[0] ** 0.5, kernel.shape), jnp.float32),
+                    "bias": jnp.asarray(rng.normal(0, 0.05, params[name]["bias"].shape), jnp.float32)}
+  _, state = gan.generator.apply({"params": params}, **latents, mutable=["intermediates"],
+                                 capture_intermediates=lambda m, _: m.name in ("mapping1", "motion_codes"))
+  got = {k: np.asarray(v[0]) for k, v in state["intermediates"].items() if k in ("layers", "path")}
+  w = np.asarray(state["intermediates"]["mapping1"]["__call__"][0])
+  w = np.where(w > 0, w, 0.2 * w)  # The mapping's leaky ReLU.
+  codes = np.asarray(state["intermediates"]["motion_codes"]["__call__"][0])  # [B, J, S]
+
+  dense = lambda name, x: x @ np.asarray(params[name]["kernel"]) + np.asarray(params[name]["bias"])
+  t, period, side, k = config.data.clip_len, block.motion_period, 8, 2
+  want_path = np.zeros((2, t, k, 2))
+  for b, frame in np.ndindex(2, t):
+    j, f = frame // period, frame % period / period
+    place = lambda a: dense("layer_start", w[b]) + sum(
+        dense("layer_velocity", w[b]) + dense("layer_turn", codes[b, i]) for i in range(a))
+    want_path[b, frame] = (((1 - f) * place(j) + f * place(j + 1)) * side).reshape(k, 2)
+  np.testing.assert_allclose(got["path"], want_path, rtol=1e-4, atol=1e-5)
+  assert 0.3 < np.abs(want_path).max() < 4
+
+  # The composite is what the first block above the layers reads: capture it as block{first}'s input.
+  first = 1  # 8 px in a 4, 8, 16, 32 generator.
+  seen = {}
+
+  def record(next_fun, args, kwargs, context):  # The input of block{first}'s call.
+    if context.module.name == f"block{first}" and context.method_name == "__call__":
+      seen["x"] = np.asarray(args[0])
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    gan.generator.apply({"params": params}, **latents)
+  composite = seen["x"]
+  for b, frame in np.ndindex(2, t):
+    moved = np.stack([np.stack([ndimage.shift(got["layers"][b, layer, ..., c], got["path"][b, frame, layer],
+                                              order=1, mode="grid-constant")
+                                for c in range(got["layers"].shape[-1])], -1) for layer in range(k)])
+    alpha = np.exp(moved[..., -1:] - moved[..., -1:].max(0))
+    want = (alpha / alpha.sum(0) * moved[..., :-1]).sum(0)
+    np.testing.assert_allclose(composite[b, frame], want, rtol=1e-4, atol=1e-4)

@@ -5,6 +5,8 @@ every key a run can use exists here, so `--config.KEY=VALUE` overrides of a
 misspelt key fail (`lock_config=True`) instead of being silently ignored.
 """
 
+from typing import Any
+
 import ml_collections
 from ml_collections import config_dict
 
@@ -210,3 +212,36 @@ def tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.checkpoint_every = 2
   config.sample.num_clips = 4
   return config
+
+
+def over_defaults(defaults: ml_collections.ConfigDict, saved: dict) -> ml_collections.ConfigDict:
+  """`defaults` with a saved config's values set over them (`defaults` is changed and returned).
+
+  A checkpoint stores the config it was trained with; keys added to the code since then take
+  today's defaults, which are chosen to mean what runs before them did. JSON's lists become the
+  tuples config files use.
+  """
+  _merge(defaults, _tuples(saved))
+  return defaults
+
+
+def _merge(defaults: ml_collections.ConfigDict, saved: dict) -> None:
+  """Sets `saved`'s values over `defaults`, block by block; the generator block over its own family's defaults."""
+  with defaults.ignore_type():
+    for key, value in saved.items():
+      if key == "generator" and isinstance(value, dict) and value.get("name") in generators.FAMILIES:
+        defaults[key] = generators.default_config(value["name"])
+        _merge(defaults[key], value)
+      elif isinstance(value, dict) and isinstance(defaults.get(key), ml_collections.ConfigDict):
+        _merge(defaults[key], value)
+      else:
+        defaults[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
+
+
+def _tuples(value: Any) -> Any:
+  """JSON's lists back to the tuples config files use (widths, sharding rules, ...)."""
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  return value

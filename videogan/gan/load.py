@@ -22,25 +22,6 @@ from videogan.gan import state as state_lib
 from videogan.models.gan import VideoGAN
 
 
-def _merge(defaults: ml_collections.ConfigDict, saved: dict) -> None:
-  """Sets `saved`'s values over `defaults`, block by block; the generator block is taken whole (families differ)."""
-  with defaults.ignore_type():
-    for key, value in saved.items():
-      if isinstance(value, dict) and key != "generator" and isinstance(defaults.get(key), ml_collections.ConfigDict):
-        _merge(defaults[key], value)
-      else:
-        defaults[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
-
-
-def _tuples(value: Any) -> Any:
-  """JSON's lists back to the tuples config files use (widths, sharding rules, ...)."""
-  if isinstance(value, dict):
-    return {k: _tuples(v) for k, v in value.items()}
-  if isinstance(value, list):
-    return tuple(_tuples(v) for v in value)
-  return value
-
-
 def config_from_workdir(workdir: paths.PathLike, step: int | None = None) -> ml_collections.ConfigDict:
   """The config saved with the latest (or `step`'s) checkpoint of the GAN run in `workdir`."""
   directory = checkpoint.checkpoint_dir(workdir)
@@ -57,9 +38,7 @@ def config_from_workdir(workdir: paths.PathLike, step: int | None = None) -> ml_
     raise errors.InputError(f"{directory}: holds an enhancer checkpoint, not a GAN's (use --mode enhance with it).")
   # Over today's defaults: keys added since the checkpoint was written (e.g. `augment`) take the value that
   # means what that run did.
-  config = config_base.base_config()
-  _merge(config, _tuples(saved))
-  return config
+  return config_base.over_defaults(config_base.base_config(), saved)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,6 +21,18 @@ The modulation scales and shifts normalised features per channel, as AdaIN
 weight per sample; the normalisation is PGGAN's pixel norm by default (AdaIN's
 instance norm scored worse on bikes.mp4: docs/experiments/real_footage.md).
 
+Layered motion (`motion_layers = K > 0`): modulation alone cannot move a thing
+across the frame (a digit stays where the 4 px map put it), so the clip's
+content is drawn as K feature layers, each moved as a whole along its own path,
+then composited per frame (soft alpha), as layered video models do (Wang and
+Adelson's layers; a sprite is a layer with a hard mask):
+
+  L_k   = synth_R(map_k(z_c); w)                   K static layers at R px (the blocks below R, style [w, 0])
+  p_k,j = s_k(w) + sum_{i<j} (v_k(w) + u_k(a_i))   each layer's place at anchor j: a start, a velocity from
+                                                   the content and a turn per anchor from the motion code
+  x_t   = sum_k softmax_k(alpha_k) shift(L_k, p_k(t))  p_k(t) interpolated between anchors; bilinear shift
+  then the blocks above R draw each frame from x_t with the style [w, m_t], as without layers.
+
 Context frames (extension) add the encoder's features to every resolution,
 as in every family (`common.GeneratorBase`).
 """
@@ -31,6 +43,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from videogan.models import layers
+from videogan.models.generators import sprites
 from videogan.models.generators.common import GeneratorBase
 
 NORMALIZATIONS = ("pixel", "instance")
@@ -47,6 +60,8 @@ def default_config() -> ml_collections.ConfigDict:
       "motion_period": 4,  # Frames between motion anchors (StyleGAN-V: a few frames' distance).
       "normalization": "pixel",  # Before each modulation: "pixel" (each pixel's features) or "instance" (AdaIN).
       "output_upsample": 1,  # Sub-pixel factor of the last conv (1: none).
+      "motion_layers": 0,  # K > 0: K content layers that move over the frame (layered motion, below); 0: none.
+      "layer_resolution": 16,  # Where the layers are moved and composited (px); the blocks above it draw frames.
   })
 
 
@@ -63,6 +78,8 @@ class StyleGenerator(GeneratorBase):
   style_dim: int
   motion_period: int
   normalization: str
+  motion_layers: int
+  layer_resolution: int
 
   @nn.compact
   def __call__(self, content: jax.Array, motion_noise: jax.Array, context: jax.Array | None = None,
@@ -79,15 +96,47 @@ class StyleGenerator(GeneratorBase):
     motion = interpolate_anchors(codes, t, self.motion_period)
     style = jnp.concatenate([jnp.broadcast_to(w[:, None], (b, t, self.style_dim)), motion], -1)  # [B, T, 2S]
 
-    x = jnp.broadcast_to(self.content_map(content, skips), (b, t, 4, 4, self.widths[0]))
-    x = self._modulate(x, style, "style0")
-    for i in range(len(self.widths) - 1):
+    if self.motion_layers:
+      first = self.layer_resolution.bit_length() - 3  # The block index at R px: 4 * 2 ** first == R.
+      if 4 << first != self.layer_resolution or first >= len(self.widths):
+        raise ValueError(f"layer_resolution must be one of the resolutions 4, 8, ... "
+                         f"{4 << (len(self.widths) - 1)}; got {self.layer_resolution}.")
+      x = self._layered(content, skips, w, codes, t, first)
+    else:
+      first = 0
+      x = jnp.broadcast_to(self.content_map(content, skips), (b, t, 4, 4, self.widths[0]))
+      x = self._modulate(x, style, "style0")
+    for i in range(first, len(self.widths) - 1):
       x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                              impl=self.impl, name=f"block{i}")(x)
       x = self.add_skip(self._modulate(x, style, f"style{i + 1}"), skips[i + 1], f"skip{i + 1}")
     r = self.output_upsample
     x = layers.SpatialConv(self.out_channels * r * r, impl=self.impl, name="to_pixels")(x)
     return self.with_context(jnp.tanh(layers.depth_to_space(x, r)), context)
+
+  def _layered(self, content: jax.Array, skips: list, w: jax.Array, codes: jax.Array, t: int,
+               blocks: int) -> jax.Array:
+    """K layers drawn once per clip at R px, each moved along its path, composited: `[B, T, R, R, C]`."""
+    b, k, side = content.shape[0], self.motion_layers, self.layer_resolution
+    static = jnp.broadcast_to(jnp.concatenate([w, jnp.zeros_like(w)], -1)[:, None], (b, k, 2 * self.style_dim))
+    x = self._modulate(self.content_map(content, skips, maps=k), static, "style0")  # [B, K, 4, 4, C]
+    for i in range(blocks):  # The same blocks as the frames', on the K layers instead of T frames.
+      x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
+                             impl=self.impl, name=f"block{i}")(x)
+      x = self.add_skip(self._modulate(x, static, f"style{i + 1}"), skips[i + 1], f"skip{i + 1}")
+    x = jnp.concatenate([x, layers.SpatialConv(1, impl=self.impl, name="layer_alpha")(x)], -1)
+
+    # Paths in units of the frame's side; zero at the start, so the layers begin still.
+    dense = lambda name: nn.Dense(2 * k, kernel_init=nn.initializers.zeros, name=name)
+    velocity = dense("layer_velocity")(w)[:, None] + dense("layer_turn")(codes)  # [B, J, 2K] per anchor step
+    places = dense("layer_start")(w)[:, None] + jnp.cumsum(velocity, axis=1) - velocity  # sum over i < j
+    path = interpolate_anchors(places, t, self.motion_period).reshape(b, t, k, 2) * side
+
+    moved = sprites.translate(x.transpose(0, 2, 3, 1, 4), path[..., 0], path[..., 1], side)  # [B, T, K, R, R, C+1]
+    weights = jax.nn.softmax(moved[..., -1:], axis=2)  # Each pixel's share per layer (alpha 0 where a layer left).
+    for name, value in (("layers", x), ("path", path)):  # For tests and inspection (kept only when asked).
+      self.sow("intermediates", name, value)
+    return (weights * moved[..., :-1]).sum(axis=2)
 
   def _modulate(self, x: jax.Array, style: jax.Array, name: str) -> jax.Array:
     """leaky_relu((1 + g) norm(x) + b) with [g, b] an affine map of the frame's style."""
