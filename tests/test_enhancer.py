@@ -114,7 +114,8 @@ def test_blur_matches_scipy_and_noise_has_its_std():
                              atol=1e-6)
 
   grey = np.full((3, 64, 64, 3), 0.5, np.float32)
-  params = {"blur": tf.constant(0.0), "noise": tf.constant(0.1), "peak": tf.constant(0.0), "quality": tf.constant(0)}
+  params = {"blur": tf.constant(0.0), "noise": tf.constant(0.1), "peak": tf.constant(0.0), "quality": tf.constant(0),
+            "resize": tf.constant(2), "antialias": tf.constant(True)}
   seed = tf.constant([1, 2], tf.int64)
   noisy = degrade.degrade(tf.constant(grey), 1, params, seed).numpy()
   assert abs(noisy.std() - 0.1) < 0.003 and abs(noisy.mean() - 0.5) < 0.003
@@ -127,6 +128,38 @@ def test_blur_matches_scipy_and_noise_has_its_std():
   assert np.abs(degrade.degrade(tf.constant(texture), 1, jpeg, seed).numpy() - texture).mean() > 0.05
   np.testing.assert_allclose(
       degrade.degrade(tf.constant(texture), 1, {**jpeg, "quality": tf.constant(0)}, seed).numpy(), texture, atol=1e-6)
+
+
+def test_down_scaling_filters_match_references_and_are_drawn_from_the_config():
+  """Area: the mean of each 2x2 block; anti-aliased bicubic: PIL's (Keys a=-0.5, support scaled by the factor);
+  plain bilinear at x2 also averages 2x2 blocks (it samples half-way between pixels); plain bicubic differs
+  from the anti-aliased one. Each patch draws its filter from `degrade.resize`."""
+  from PIL import Image
+
+  frames = np.round(np.random.default_rng(0).random((1, 32, 40, 3)) * 255).astype(np.float32) / 255
+  blocks = frames.reshape(1, 16, 2, 20, 2, 3).mean(axis=(2, 4))
+
+  def down(method, antialias):
+    params = {"blur": tf.constant(0.0), "noise": tf.constant(0.0), "peak": tf.constant(0.0),
+              "quality": tf.constant(0), "resize": tf.constant(degrade.RESIZE_METHODS.index(method)),
+              "antialias": tf.constant(antialias)}
+    return degrade.degrade(tf.constant(frames), 2, params, tf.constant([1, 2], tf.int64)).numpy()
+
+  half = 0.5 / 255 + 1e-6  # The output is rounded to 8-bit levels.
+  np.testing.assert_allclose(down("area", False), blocks, atol=half)
+  np.testing.assert_allclose(down("bilinear", False), blocks, atol=half)
+  pil = np.stack([np.asarray(Image.fromarray(frames[0, ..., c]).resize((20, 16), Image.BICUBIC)) for c in range(3)], -1)
+  np.testing.assert_allclose(down("bicubic", True)[0], np.clip(pil, 0, 1), atol=half + 2e-3)
+  assert np.abs(down("bicubic", False) - down("bicubic", True)).mean() > 0.01
+
+  cfg = enhancer_config().degrade
+  drawn = [degrade.sample_params(cfg, tf.constant([i, 0], tf.int64)) for i in range(300)]
+  counts = np.bincount([int(p["resize"]) for p in drawn], minlength=3)
+  assert all(70 < n < 130 for n in counts), counts  # Uniform over ("area", "bilinear", "bicubic").
+  assert 0.4 < np.mean([bool(p["antialias"]) for p in drawn]) < 0.6
+  bicubic = enhancer_config("bicubic").degrade
+  assert {(int(p["resize"]), bool(p["antialias"])) for p in
+          (degrade.sample_params(bicubic, tf.constant([i, 0], tf.int64)) for i in range(50))} == {(2, True)}
 
 
 def test_pairs_are_deterministic_patches_of_the_clip():

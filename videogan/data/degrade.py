@@ -6,7 +6,8 @@ the classical model (Elad & Feuer 1997; Real-ESRGAN's first order):
   y = Q( JPEG_q( D_s( k_sigma * x ) + n ) )
 
   k_sigma * x   Gaussian blur of std `blur` pixels (on the clean grid)
-  D_s           down-scaling by `scale` (bicubic, anti-aliased)
+  D_s           down-scaling by `scale`: area (pixel averaging, what binning and most resizers do),
+                bilinear or bicubic, each of the last two with or without an anti-aliasing filter
   n             Gaussian noise of std `noise` (in [0, 1] pixel units) and/or
                 Poisson (shot) noise with `peak` photons at white: Poisson(peak * x) / peak
   JPEG_q        per-frame JPEG at `quality` (1-100; 0 = none)
@@ -22,6 +23,7 @@ of the index, like the clips.
 import ml_collections
 import tensorflow as tf
 
+RESIZE_METHODS = ("area", "bilinear", "bicubic")  # tf.image.resize's names.
 MAX_BLUR_RADIUS = 10  # Gaussian taps: 21, enough for 3 sigma on each side up to:
 MAX_BLUR_SIGMA = MAX_BLUR_RADIUS / 3
 
@@ -50,12 +52,16 @@ def gaussian_blur(frames: tf.Tensor, sigma: tf.Tensor, radius: int) -> tf.Tensor
 def degrade(frames: tf.Tensor, scale: int, params: dict[str, tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
   """Clean `[T, H, W, C]` in [0, 1] -> degraded `[T, H/scale, W/scale, C]` in [0, 1] (8-bit levels).
 
-  `params`: float "blur" (px), "noise" (std), "peak" (0: no Poisson noise), int "quality" (0: no JPEG).
+  `params`: float "blur" (px), "noise" (std), "peak" (0: no Poisson noise), int "quality" (0: no JPEG),
+  int "resize" (an index into RESIZE_METHODS), bool "antialias".
   """
   t, h, w, c = frames.shape
   x = gaussian_blur(frames, params["blur"], MAX_BLUR_RADIUS)
   if scale > 1:
-    x = tf.image.resize(x, [h // scale, w // scale], method="bicubic", antialias=True)
+    size = [h // scale, w // scale]
+    branches = [lambda m=m, a=a: tf.image.resize(x, size, method=m, antialias=a)
+                for m in RESIZE_METHODS for a in (False, True)]
+    x = tf.switch_case(2 * tf.cast(params["resize"], tf.int32) + tf.cast(params["antialias"], tf.int32), branches)
   peak = params["peak"]
   shot = tf.random.stateless_poisson(tf.shape(x), _seed(seed, 1), tf.maximum(tf.clip_by_value(x, 0, 1) * peak, 1e-6), dtype=tf.float32)
   x = tf.where(peak > 0, shot / tf.maximum(peak, 1e-6), x)
@@ -82,7 +88,12 @@ def sample_params(cfg: ml_collections.ConfigDict, seed: tf.Tensor) -> dict[str, 
     return tf.where(u[i] < prob, lo + (hi - lo) * u[i + 1], 0.0)
 
   quality = tf.cast(tf.round(pick(6, cfg.jpeg_prob, cfg.jpeg_quality)), tf.int32)
+  # The down-scaling filter: one of cfg.resize, uniformly (its own draws, so the others stay as they were).
+  v = tf.random.stateless_uniform([2], _seed(seed, 4))
+  methods = tf.constant([RESIZE_METHODS.index(m) for m in cfg.resize], tf.int32)
   return {
+      "resize": methods[tf.minimum(tf.cast(v[0] * len(cfg.resize), tf.int32), len(cfg.resize) - 1)],
+      "antialias": v[1] < cfg.antialias_prob,
       "blur": pick(0, cfg.blur_prob, cfg.blur_sigma),
       "noise": pick(2, cfg.noise_prob, cfg.noise_sigma),
       "peak": pick(4, cfg.poisson_prob, cfg.poisson_peak),
@@ -93,6 +104,8 @@ def sample_params(cfg: ml_collections.ConfigDict, seed: tf.Tensor) -> dict[str, 
 def fixed_params(cfg: ml_collections.ConfigDict) -> dict[str, tf.Tensor]:
   """The evaluation degradation (`config.eval_degrade`): fixed strengths."""
   return {
+      "resize": tf.constant(RESIZE_METHODS.index(cfg.resize)),
+      "antialias": tf.constant(bool(cfg.antialias)),
       "blur": tf.constant(float(cfg.blur_sigma)),
       "noise": tf.constant(float(cfg.noise_sigma)),
       "peak": tf.constant(float(cfg.poisson_peak)),

@@ -16,7 +16,8 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from videogan import checkpoint, parallel, paths, video_io
+from videogan import checkpoint, config_base, parallel, paths, video_io
+from videogan.configs import enhancer as enhancer_configs
 from videogan.data import video_file
 from videogan.enhancer.state import Models
 from videogan.errors import InputError
@@ -96,9 +97,11 @@ def load(workdir: paths.PathLike, scale: int | None = None, step: int | None = N
   directory = _restore_dir(workdir)
   ckpt = checkpoint.Checkpointer(directory, save_every=1, keep=1_000_000)
   try:
-    config = ml_collections.ConfigDict(ckpt.restore_config(step))
-    if "scale" not in config.model:
+    saved = ckpt.restore_config(step)
+    if "scale" not in saved.get("model", {}):
       raise InputError(f"{directory}: holds a GAN checkpoint, not an enhancer (--mode train_enhancer writes those).")
+    # Over the defaults of the `bicubic` variant: a checkpoint from before `degrade.resize` existed trained so.
+    config = config_base.over_defaults(enhancer_configs.get_config("bicubic"), saved)
     if scale is not None and scale != config.model.scale:
       raise InputError(f"{directory}: the checkpoint is a x{config.model.scale} enhancer; --scale={scale} was asked "
                        f"(train a x{scale} model: --config.model.scale={scale}, or omit --scale).")
@@ -132,7 +135,7 @@ def _uint8_frames(path: str | Path) -> Iterator[np.ndarray]:
 def enhance_video(workdir: paths.PathLike, input_path: str | Path, output_path: paths.PathLike,
                   scale: int | None = None, step: int | None = None, chunk: int = 8,
                   crf: float | None = None) -> tuple[epath.Path, int, float]:
-  """Enhances `input_path` into `output_path` (mp4 at `crf`, gif or lossless mkv) at the same fps.
+  """Enhances `input_path` into `output_path` (mp4: lossless, or 4:2:0 at `crf`; gif; lossless mkv) at the same fps.
 
   Returns (path, frames, fps).
 
@@ -150,7 +153,7 @@ def enhance_video(workdir: paths.PathLike, input_path: str | Path, output_path: 
   count, t0 = 0, time.perf_counter()
   with paths.local_staging(output_path) as tmp:
     with mediapy.VideoWriter(tmp, shape=(height + height % 2, width + width % 2), fps=info.fps,
-                             **video_io.writer_options(output_path.suffix, crf)) as writer:
+                             **video_io.writer_options(output_path.suffix, crf, lossless=True)) as writer:
       for out in enhance_stream(lambda w: apply(params, w), inputs, config.model.window, chunk):
         for frame in video_io.rgb_even(video_io.to_uint8(out)):
           writer.add_image(frame)
