@@ -40,7 +40,7 @@ def test_move_tree_and_local_copy(tmp_path):
     assert open(local).read() == "1"
 
 
-def test_video_outputs_mkv_is_lossless_and_crf_sets_mp4_quality(tmp_path):
+def test_video_outputs_mkv_and_default_mp4_are_lossless_and_crf_sets_mp4_quality(tmp_path):
   import numpy as np
 
   from videogan import video_io
@@ -60,3 +60,8 @@ def test_video_outputs_mkv_is_lossless_and_crf_sets_mp4_quality(tmp_path):
   video_io.write_video(tmp_path / "poor.mp4", frames, fps=10, crf=40)
   assert psnr(tmp_path / "good.mp4") > psnr(tmp_path / "poor.mp4") + 3
   assert video_io.writer_options(".gif", crf=5) == {"codec": "gif"}  # CRF is h264's alone.
+  # A user's --output mp4 without --crf: lossless RGB h264, bit for bit; with --crf, 4:2:0 h264 at that quality.
+  video_io.write_video_atomically(tmp_path / "out.mp4", frames, fps=10)
+  assert np.array_equal(video_io.read_video(tmp_path / "out.mp4")[0], frames)
+  video_io.write_video_atomically(tmp_path / "shared.mp4", frames, fps=10, crf=40)
+  assert psnr(tmp_path / "shared.mp4") == psnr(tmp_path / "poor.mp4")

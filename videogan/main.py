@@ -40,8 +40,9 @@ flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default 
 flags.DEFINE_integer("step", None, "sample/extend/animate: checkpoint step to load (default: the latest).")
 flags.DEFINE_string("input", None, "--mode extend: a video; --mode animate: a still image.")
 flags.DEFINE_string("output", None, "extend/animate/enhance: the mp4, gif or mkv (lossless) to write.")
-flags.DEFINE_float("crf", None, "extend/animate/enhance: h264 quality of an mp4 --output (x264's CRF: lower is "
-                   "better, 0 lossless luma; default mediapy's); an .mkv --output is lossless (FFV1).")
+flags.DEFINE_float("crf", None, "extend/animate/enhance: an mp4 --output as 4:2:0 h264 at this quality (x264's CRF: "
+                   "lower is better; small files browsers play); without it the mp4 is lossless RGB h264 (plays in "
+                   "VLC, mpv, ffmpeg). An .mkv --output is lossless (FFV1).")
 flags.DEFINE_float("seconds", None, "extend/animate: length of the output video in seconds (at config.fps).")
 flags.DEFINE_enum("extend_from", "end", ["end", "training_part"],
                   "--mode extend: continue the whole --input (end), or only its part a one-video run trains on "

@@ -17,8 +17,19 @@ PREVIEW_SUFFIXES = (".mp4", ".gif")  # What --mode sample writes per clip: small
 CODECS = {".mp4": ("h264", None), ".gif": ("gif", None), ".mkv": ("ffv1", "gbrp")}
 
 
-def writer_options(suffix: str, crf: float | None = None) -> dict:
-  """mediapy.VideoWriter keyword arguments for a file with `suffix` (`crf` only for mp4's h264)."""
+# A user's --output mp4 without --crf: h264 with RGB planes at CRF 0, which is lossless. 4:2:0 h264 even at
+# CRF 0 loses 0.6-1.6 dB on sharp colour edges (docs/enhancer.md, "Output files"); this plays in ffmpeg-based
+# players (VLC, mpv), not in browsers, which --crf's 4:2:0 files do.
+LOSSLESS_MP4 = {"codec": "libx264rgb", "encoded_format": "rgb24", "crf": 0}
+
+
+def writer_options(suffix: str, crf: float | None = None, lossless: bool = False) -> dict:
+  """mediapy.VideoWriter keyword arguments for a file with `suffix`.
+
+  mp4: h264 4:2:0 at `crf`; without one, lossless RGB h264 if `lossless`, else mediapy's default quality.
+  """
+  if suffix == ".mp4" and crf is None and lossless:
+    return dict(LOSSLESS_MP4)
   codec, encoded_format = CODECS[suffix]
   options = {"codec": codec, **({"encoded_format": encoded_format} if encoded_format else {})}
   if crf is not None and suffix == ".mp4":
@@ -60,8 +71,9 @@ def rgb_even(frames: np.ndarray) -> np.ndarray:
   return np.pad(frames, [(0, 0), (0, h % 2), (0, w % 2), (0, 0)])
 
 
-def write_video(path: paths.PathLike, frames: np.ndarray, fps: float, crf: float | None = None) -> epath.Path:
-  """Writes uint8 `[T, H, W, C]` as an mp4 (h264 at `crf`), gif or lossless mkv, by `path`'s suffix, in one piece.
+def write_video(path: paths.PathLike, frames: np.ndarray, fps: float, crf: float | None = None,
+                lossless: bool = False) -> epath.Path:
+  """Writes uint8 `[T, H, W, C]` as an mp4, gif or lossless mkv, by `path`'s suffix, in one piece (`writer_options`).
 
   ffmpeg writes a temporary file that then replaces `path` (paths.local_staging),
   so a failure leaves nothing partial.
@@ -71,7 +83,7 @@ def write_video(path: paths.PathLike, frames: np.ndarray, fps: float, crf: float
     raise ValueError(f"{path}: video suffix must be one of {VIDEO_SUFFIXES}.")
   use_bundled_ffmpeg()
   with paths.local_staging(path) as tmp:
-    mediapy.write_video(tmp, rgb_even(frames), fps=fps, **writer_options(path.suffix, crf))
+    mediapy.write_video(tmp, rgb_even(frames), fps=fps, **writer_options(path.suffix, crf, lossless))
   return path
 
 
@@ -101,5 +113,6 @@ def check_output(path: paths.PathLike) -> epath.Path:
 
 def write_video_atomically(path: paths.PathLike, frames: np.ndarray, fps: float,
                            crf: float | None = None) -> epath.Path:
-  """Checks `path` is an mp4, gif or mkv, then writes `frames` there in one piece (see write_video)."""
-  return write_video(check_output(path), frames, fps, crf)
+  """A user's --output: checks `path` is an mp4, gif or mkv, then writes `frames` there in one piece, lossless
+  unless `crf` is given (see writer_options)."""
+  return write_video(check_output(path), frames, fps, crf, lossless=True)
