@@ -262,6 +262,14 @@ def test_evaluation_report_and_bad_inputs(tiny_workdir, tmp_path):
   report = enhancer_eval.evaluate_checkpoint(workdir, num_frames=3)
   assert report["recipe"]["scale"] == 2 and json.loads((workdir / "eval_enhancer.json").read_text())["videos"]
   assert 15 < report["bicubic_psnr_rgb"] < 50 and 0 < report["bicubic_ssim_y"] <= 1
+  # Each kind of config.eval.kinds on its own test pairs; the default output file is lossless (0 dB lost).
+  assert set(report["kinds"]) == {"bicubic", "area"}
+  assert report["kinds"]["area"]["recipe"]["eval_degrade"]["resize"] == "area"
+  assert report["kinds"]["area"]["bicubic_psnr_rgb"] != report["kinds"]["bicubic"]["bicubic_psnr_rgb"]
+  for scores in report["kinds"].values():
+    assert scores["file_loss_db"] == 0 and 15 < scores["bilinear_psnr_rgb"] < 50
+  with pytest.raises(ValueError, match="unknown degradation"):
+    enhancer_eval.evaluate_checkpoint(workdir, num_frames=3, kinds=("blurry",))
 
   source = write_video(tmp_path / "in.mp4", counter_frames(4, 32), fps=10)
   text = tmp_path / "notes.mp4"
@@ -337,3 +345,32 @@ def test_train_step_metrics_stay_finite_on_undegraded_patches():
   batch = {"lr": np.repeat(hr[:, None], 3, axis=1), "hr": hr}  # Input == target: MSE 0 for the baseline.
   _, m = jax.jit(enhancer_step.make_train_step(models, config))(state, batch)
   assert all(np.isfinite(v) for v in m.values()) and float(m["psnr_bicubic"]) == pytest.approx(100.0)
+
+
+def test_photo_clips_follow_the_camera_path():
+  """A photograph of one bright square, filmed: its centre moves as camera_path says (pan: in a straight
+  line at constant speed; zoom: it grows by the zoom), to within a pixel."""
+  from videogan.data import enhancer_clips
+
+  photo = np.zeros((300, 400, 3), np.uint8)
+  photo[140:160, 190:210] = 255
+  size = 300 * 0.8 / enhancer_clips.PHOTO_SHRINK // 4 * 4, 400 * 0.8 / enhancer_clips.PHOTO_SHRINK // 4 * 4
+
+  def centres(frames):
+    weights = frames[..., 0].astype(np.float64)
+    ys, xs = np.mgrid[: frames.shape[1], : frames.shape[2]]
+    return np.stack([(weights * ys).sum((1, 2)) / weights.sum((1, 2)), (weights * xs).sum((1, 2)) / weights.sum((1, 2))], 1)
+
+  t = np.linspace(0, 1, enhancer_clips.PHOTO_FRAMES)
+  for motion in enhancer_clips.MOTIONS:
+    frames = enhancer_clips.film_photo(photo, motion, seed=3)
+    assert frames.shape == (enhancer_clips.PHOTO_FRAMES, *map(int, size), 3) and frames.dtype == np.uint8
+    dy, dx, zoom = enhancer_clips.camera_path(motion, t, seed=3)
+    step = enhancer_clips.PHOTO_SHRINK / zoom  # Photo pixels per frame pixel.
+    top = (300 - size[0] * step) / 2 + dy * (300 - size[0] * step)
+    left = (400 - size[1] * step) / 2 + dx * (400 - size[1] * step)
+    want = np.stack([(149.5 - top) / step, (199.5 - left) / step], 1) - 0.5  # The square's centre, frame pixels.
+    np.testing.assert_allclose(centres(frames), want, atol=1.0)
+    area = (frames[..., 0] > 127).sum((1, 2))
+    np.testing.assert_allclose(area, (20 / step) ** 2, rtol=0.25)
+    assert np.abs(np.diff(centres(frames), axis=0)).max() > 0.05  # The camera does move.

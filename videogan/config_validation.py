@@ -238,6 +238,8 @@ def validate_enhancer(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
   _check(config, "degrade.resize", lambda r: len(r) >= 1 and all(m in degrade.RESIZE_METHODS for m in r),
          f"one or more of {degrade.RESIZE_METHODS}")
   _check(config, "degrade.antialias_prob", lambda p: 0 <= p <= 1, "a probability in [0, 1]")
+  _check(config, "eval.kinds", lambda k: len(k) >= 1 and all(x in degrade.EVAL_KINDS for x in k),
+         f"one or more of {tuple(degrade.EVAL_KINDS)}")
   _check(config, "eval_degrade.resize", _one_of(degrade.RESIZE_METHODS), f"one of {degrade.RESIZE_METHODS}")
   _check(config, "eval_degrade.blur_sigma", lambda x: 0 <= x <= max_blur, f"a std in [0, {max_blur:g}] pixels")
   _check(config, "eval_degrade.noise_sigma", lambda x: 0 <= x <= 1, "a std in [0, 1]")

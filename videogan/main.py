@@ -34,11 +34,13 @@ flags.DEFINE_enum(
     "compile: build the sharded train step ahead of time and print its memory and FLOPs, without data; "
     "train_enhancer: train the enhancement network (configs/enhancer.py); "
     "enhance: denoise/sharpen/super-resolve --input video into --output with the enhancer in --workdir; "
-    "eval_enhancer: PSNR/SSIM/flicker of the enhancer in --workdir vs bicubic (WORKDIR/eval_enhancer.json).",
+    "eval_enhancer: PSNR/SSIM/flicker of the enhancer in --workdir vs bicubic and bilinear, per degradation kind, "
+    "in memory and as the written file (WORKDIR/eval_enhancer.json).",
 )
 flags.DEFINE_string("output_dir", None, "--mode sample: where to write (default WORKDIR/sample_output).")
 flags.DEFINE_integer("step", None, "sample/extend/animate: checkpoint step to load (default: the latest).")
-flags.DEFINE_string("input", None, "--mode extend: a video; --mode animate: a still image.")
+flags.DEFINE_string("input", None, "--mode extend: a video; --mode animate: a still image; --mode eval_enhancer: a "
+                    "folder whose test/ videos to score (default: the run's data.folder).")
 flags.DEFINE_string("output", None, "extend/animate/enhance: the mp4, gif or mkv (lossless) to write.")
 flags.DEFINE_float("crf", None, "extend/animate/enhance: an mp4 --output as 4:2:0 h264 at this quality (x264's CRF: "
                    "lower is better; small files browsers play); without it the mp4 is lossless RGB h264 (plays in "
@@ -115,8 +117,9 @@ def run(mode: str, config) -> None:
     logging.info("Wrote %s: %d frames at %g fps.", path, frames, fps)
     return
   if mode == "eval_enhancer":
-    report = enhancer_eval.evaluate_checkpoint(FLAGS.workdir, FLAGS.step)
-    print(json.dumps({k: v for k, v in report.items() if k != "videos"}, indent=2))
+    report = enhancer_eval.evaluate_checkpoint(FLAGS.workdir, FLAGS.step, folder=FLAGS.input)
+    for kind, scores in report["kinds"].items():
+      print(json.dumps({"kind": kind, **{k: v for k, v in scores.items() if k not in ("videos", "recipe")}}))
     return
 
   from videogan.gan import conditional, eval_prediction, load, sample, task

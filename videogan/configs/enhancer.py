@@ -88,6 +88,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.num_frames = 30  # First frames of each test-split video scored during training (0: all).
   config.eval.chunk = 8  # Frames enhanced per call.
+  config.eval.kinds = ("bicubic", "area")  # --mode eval_enhancer's degradations (data/degrade.py's EVAL_KINDS).
 
   if variant == "bicubic":
     config.degrade.resize = ("bicubic",)
@@ -105,6 +106,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.degrade.poisson_prob = 0.2
     config.degrade.jpeg_prob = 0.2
     config.eval_degrade.noise_sigma = 0.1
+    config.eval.kinds = ("noise",)
     config.total_steps = 1000  # ~11 min on 2 CPU cores; denoising converges faster than super-resolution.
   elif variant == "tiny":
     config.data.image_size = 32

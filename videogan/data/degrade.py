@@ -28,6 +28,16 @@ MAX_BLUR_RADIUS = 10  # Gaussian taps: 21, enough for 3 sigma on each side up to
 MAX_BLUR_SIGMA = MAX_BLUR_RADIUS / 3
 
 
+# Evaluation degradations by name: changes to `config.eval_degrade` (anti-aliased bicubic, nothing else).
+EVAL_KINDS = {
+    "bicubic": {"resize": "bicubic", "antialias": True},  # What SR papers and benchmarks use.
+    "area": {"resize": "area", "antialias": False},  # Pixel averaging: binning, most resizers.
+    "bilinear": {"resize": "bilinear", "antialias": True},
+    "noise": {"noise_sigma": 0.1},  # Strong Gaussian noise (the denoiser's target).
+    "jpeg": {"jpeg_quality": 75},
+}
+
+
 def _seed(seed, *data) -> tf.Tensor:
   """A stateless-op seed derived from `seed` (shape [2]) and integers `data`."""
   for d in data:
