@@ -292,9 +292,10 @@ def test_a_checkpoint_from_before_generators_by_name_samples_the_same_clips(tiny
 
 
 def test_style_layers_move_along_their_paths_and_composite_by_alpha(tiny_config):
-  """`motion_layers`: each layer's path is a start, a content velocity and per-anchor turns summed over
-  anchors (checked against the formula written out), and the first frame block's input is the layers
-  shifted by scipy along those paths, mixed by the softmax of their shifted alphas."""
+  """`motion_layers`: each moving layer's path is a start, a content velocity and per-anchor turns summed
+  over anchors (checked against the formula written out), and the first frame block's input is the still
+  background and the moving layers shifted by scipy along those paths, mixed by the softmax of their alphas
+  (a moved layer's alpha is -10 where it has left the frame)."""
   from scipy import ndimage
 
   config = tiny_config()
@@ -338,10 +339,13 @@ def test_style_layers_move_along_their_paths_and_composite_by_alpha(tiny_config)
   with nn.intercept_methods(record):
     gan.generator.apply({"params": params}, **latents)
   composite = seen["x"]
+  channels = got["layers"].shape[-1] - 1
+  assert got["layers"].shape[1] == 3  # The background and two moving layers.
   for b, frame in np.ndindex(2, t):
-    moved = np.stack([np.stack([ndimage.shift(got["layers"][b, layer, ..., c], got["path"][b, frame, layer],
-                                              order=1, mode="grid-constant")
-                                for c in range(got["layers"].shape[-1])], -1) for layer in range(k)])
+    shift = lambda image, layer: ndimage.shift(image, got["path"][b, frame, layer], order=1, mode="grid-constant")
+    moved = [np.stack([shift(got["layers"][b, 1 + layer, ..., c], layer) for c in range(channels)]
+                      + [shift(got["layers"][b, 1 + layer, ..., -1] + 10, layer) - 10], -1) for layer in range(k)]
+    moved = np.stack([got["layers"][b, 0]] + moved)
     alpha = np.exp(moved[..., -1:] - moved[..., -1:].max(0))
     want = (alpha / alpha.sum(0) * moved[..., :-1]).sum(0)
     np.testing.assert_allclose(composite[b, frame], want, rtol=1e-4, atol=1e-4)

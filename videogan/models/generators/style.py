@@ -23,14 +23,15 @@ instance norm scored worse on bikes.mp4: docs/experiments/real_footage.md).
 
 Layered motion (`motion_layers = K > 0`): modulation alone cannot move a thing
 across the frame (a digit stays where the 4 px map put it), so the clip's
-content is drawn as K feature layers, each moved as a whole along its own path,
-then composited per frame (soft alpha), as layered video models do (Wang and
-Adelson's layers; a sprite is a layer with a hard mask):
+content is drawn as a still background L_0 and K feature layers, each moved as
+a whole along its own path, then composited per frame (soft alpha), as layered
+video models do (Wang and Adelson's layers; a sprite is a layer with a hard mask):
 
-  L_k   = synth_R(map_k(z_c); w)                   K static layers at R px (the blocks below R, style [w, 0])
+  L_k   = synth_R(map_k(z_c); w), k = 0..K         1 + K layers at R px (the blocks below R, style [w, 0])
   p_k,j = s_k(w) + sum_{i<j} (v_k(w) + u_k(a_i))   each layer's place at anchor j: a start, a velocity from
                                                    the content and a turn per anchor from the motion code
-  x_t   = sum_k softmax_k(alpha_k) shift(L_k, p_k(t))  p_k(t) interpolated between anchors; bilinear shift
+  x_t   = sum_k softmax_k(alpha_k) shift(L_k, p_k(t))  p_k(t) interpolated between anchors, p_0 = 0;
+                                                   bilinear shift; a moved layer's alpha is -10 where it left
   then the blocks above R draw each frame from x_t with the style [w, m_t], as without layers.
 
 Context frames (extension) add the encoder's features to every resolution,
@@ -47,6 +48,7 @@ from videogan.models.generators import sprites
 from videogan.models.generators.common import GeneratorBase
 
 NORMALIZATIONS = ("pixel", "instance")
+OUTSIDE = 10.0  # A moved layer's alpha logit where it has left the frame (below every layer there).
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -116,11 +118,12 @@ class StyleGenerator(GeneratorBase):
 
   def _layered(self, content: jax.Array, skips: list, w: jax.Array, codes: jax.Array, t: int,
                blocks: int) -> jax.Array:
-    """K layers drawn once per clip at R px, each moved along its path, composited: `[B, T, R, R, C]`."""
+    """A still background and K layers drawn once per clip at R px, the K moved along their paths,
+    composited: `[B, T, R, R, C]`."""
     b, k, side = content.shape[0], self.motion_layers, self.layer_resolution
-    static = jnp.broadcast_to(jnp.concatenate([w, jnp.zeros_like(w)], -1)[:, None], (b, k, 2 * self.style_dim))
-    x = self._modulate(self.content_map(content, skips, maps=k), static, "style0")  # [B, K, 4, 4, C]
-    for i in range(blocks):  # The same blocks as the frames', on the K layers instead of T frames.
+    static = jnp.broadcast_to(jnp.concatenate([w, jnp.zeros_like(w)], -1)[:, None], (b, k + 1, 2 * self.style_dim))
+    x = self._modulate(self.content_map(content, skips, maps=k + 1), static, "style0")  # [B, 1 + K, 4, 4, C]
+    for i in range(blocks):  # The same blocks as the frames', on the layers instead of the frames.
       x = layers.SpatialConv(self.widths[i + 1], upsample=2, small_grid_upsample=self.small_grid_upsample,
                              impl=self.impl, name=f"block{i}")(x)
       x = self.add_skip(self._modulate(x, static, f"style{i + 1}"), skips[i + 1], f"skip{i + 1}")
@@ -132,11 +135,15 @@ class StyleGenerator(GeneratorBase):
     places = dense("layer_start")(w)[:, None] + jnp.cumsum(velocity, axis=1) - velocity  # sum over i < j
     path = interpolate_anchors(places, t, self.motion_period).reshape(b, t, k, 2) * side
 
-    moved = sprites.translate(x.transpose(0, 2, 3, 1, 4), path[..., 0], path[..., 1], side)  # [B, T, K, R, R, C+1]
-    weights = jax.nn.softmax(moved[..., -1:], axis=2)  # Each pixel's share per layer (alpha 0 where a layer left).
+    # Where a moved layer uncovers the frame its alpha is -OUTSIDE, so the background shows there.
+    moving = x[:, 1:].at[..., -1].add(OUTSIDE).transpose(0, 2, 3, 1, 4)  # [B, R, R, K, C+1]
+    moved = sprites.translate(moving, path[..., 0], path[..., 1], side).at[..., -1].add(-OUTSIDE)
+    background = jnp.broadcast_to(x[:, None, :1], (b, t, 1, *x.shape[2:]))
+    all_layers = jnp.concatenate([background, moved], axis=2)  # [B, T, 1 + K, R, R, C+1]
+    weights = jax.nn.softmax(all_layers[..., -1:], axis=2)  # Each pixel's share per layer.
     for name, value in (("layers", x), ("path", path)):  # For tests and inspection (kept only when asked).
       self.sow("intermediates", name, value)
-    return (weights * moved[..., :-1]).sum(axis=2)
+    return (weights * all_layers[..., :-1]).sum(axis=2)
 
   def _modulate(self, x: jax.Array, style: jax.Array, name: str) -> jax.Array:
     """leaky_relu((1 + g) norm(x) + b) with [g, b] an affine map of the frame's style."""
