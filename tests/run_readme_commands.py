@@ -7,8 +7,9 @@ changes that keep it to seconds (and nothing else):
 
 * sizes: the documented config becomes its tiny variant (`SMALL` below),
   e.g. `configs/moving_mnist.py:predict` -> `configs/moving_mnist.py:tiny_predict`;
-  `--mode eval` and `eval_prediction` score a few clips (`MODE_FLAGS`) and
-  benchmarks run at small sizes (`BENCHMARK_FLAGS`);
+  `--mode eval` and `eval_prediction` score a few clips (`MODE_FLAGS`),
+  benchmarks run at small sizes (`BENCHMARK_FLAGS`) and the enhancer's clips are
+  made from one photograph, without the opencv-doc download (`MODULE_FLAGS`);
 * paths: relative ones resolve in SCRATCH_DIR (which links configs/, launch/ and
   benchmarks/ to the repo), `~`, `/data`, `/tmp`, `/mnt` and `/shared` move under it;
 * inputs the README assumes the user has (clip.mp4, still.png, in.mp4,
@@ -54,6 +55,7 @@ MODE_FLAGS = {  # Extra overrides per --mode, for tiny models.
 }
 BENCHMARK_FLAGS = {"benchmarks/enhance.py": ("--size=32", "--repeats=1", "--chunk=3"),
                    "benchmarks/fvd.py": ("--num=4", "--batch=2")}
+MODULE_FLAGS = {"videogan.data.enhancer_clips": ("--photos=chelsea", "--noopencv")}  # python -m MODULE
 MOVED = {"~/": "home", "/data/": "data", "/tmp/": "tmp", "/mnt/": "mnt", "/shared/": "shared"}
 NOT_RUN = {  # first word(s) -> why
     "python3 -m venv": "environment setup (CI runs the README's test command)",
@@ -97,7 +99,8 @@ def make_small(words: list[str], scratch: Path) -> list[str]:
     out.append(re.sub(rf"(^|=)({prefixes})", lambda m: f"{m[1]}{scratch / MOVED[m[2]]}/", word))
   if "--mode" in out:
     out += MODE_FLAGS.get(out[out.index("--mode") + 1], ())
-  return out + list(BENCHMARK_FLAGS.get(out[1] if out[0] == "python" else "", ()))
+  module = out[2] if out[:2] == ["python", "-m"] else ""
+  return out + list(BENCHMARK_FLAGS.get(out[1] if out[0] == "python" else "", ())) + list(MODULE_FLAGS.get(module, ()))
 
 
 def write_inputs(scratch: Path) -> None:

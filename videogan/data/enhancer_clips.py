@@ -162,7 +162,10 @@ def main(argv):
   if len(argv) != 2:
     sys.exit(f"usage: python -m videogan.data.enhancer_clips OUT_DIR [--opencv_deb PATH] [--photos a,b] "
              f"[--noopencv]\n{__doc__}")
-  print(make(argv[1], _DEB.value, tuple(_PHOTOS.value), _OPENCV.value))
+  try:
+    print(make(argv[1], _DEB.value, tuple(_PHOTOS.value), _OPENCV.value))
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
 
 
 if __name__ == "__main__":
