@@ -316,14 +316,18 @@ def test_style_layers_move_along_their_paths_and_composite_by_alpha(tiny_config)
   w = np.where(w > 0, w, 0.2 * w)  # The mapping's leaky ReLU.
   codes = np.asarray(state["intermediates"]["motion_codes"]["__call__"][0])  # [B, J, S]
 
-  dense = lambda name, x: x @ np.asarray(params[name]["kernel"]) + np.asarray(params[name]["bias"])
+  def dense(name, x):
+    return x @ np.asarray(params[name]["kernel"]) + np.asarray(params[name]["bias"])
+
+  def place(b, a):  # Layer places at anchor a: the start plus the velocity and turns of anchors i < a.
+    return dense("layer_start", w[b]) + sum(dense("layer_velocity", w[b]) + dense("layer_turn", codes[b, i])
+                                            for i in range(a))
+
   t, period, side, k = config.data.clip_len, block.motion_period, 8, 2
   want_path = np.zeros((2, t, k, 2))
   for b, frame in np.ndindex(2, t):
     j, f = frame // period, frame % period / period
-    place = lambda a: dense("layer_start", w[b]) + sum(
-        dense("layer_velocity", w[b]) + dense("layer_turn", codes[b, i]) for i in range(a))
-    want_path[b, frame] = (((1 - f) * place(j) + f * place(j + 1)) * side).reshape(k, 2)
+    want_path[b, frame] = (((1 - f) * place(b, j) + f * place(b, j + 1)) * side).reshape(k, 2)
   np.testing.assert_allclose(got["path"], want_path, rtol=1e-4, atol=1e-5)
   assert 0.3 < np.abs(want_path).max() < 4
 
@@ -341,10 +345,13 @@ def test_style_layers_move_along_their_paths_and_composite_by_alpha(tiny_config)
   composite = seen["x"]
   channels = got["layers"].shape[-1] - 1
   assert got["layers"].shape[1] == 3  # The background and two moving layers.
+  def shift(image, b, frame, layer):
+    return ndimage.shift(image, got["path"][b, frame, layer], order=1, mode="grid-constant")
+
   for b, frame in np.ndindex(2, t):
-    shift = lambda image, layer: ndimage.shift(image, got["path"][b, frame, layer], order=1, mode="grid-constant")
-    moved = [np.stack([shift(got["layers"][b, 1 + layer, ..., c], layer) for c in range(channels)]
-                      + [shift(got["layers"][b, 1 + layer, ..., -1] + 10, layer) - 10], -1) for layer in range(k)]
+    moved = [np.stack([shift(got["layers"][b, 1 + layer, ..., c], b, frame, layer) for c in range(channels)]
+                      + [shift(got["layers"][b, 1 + layer, ..., -1] + 10, b, frame, layer) - 10], -1)
+             for layer in range(k)]
     moved = np.stack([got["layers"][b, 0]] + moved)
     alpha = np.exp(moved[..., -1:] - moved[..., -1:].max(0))
     want = (alpha / alpha.sum(0) * moved[..., :-1]).sum(0)

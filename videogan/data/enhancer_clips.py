@@ -69,7 +69,7 @@ def film_photo(photo: np.ndarray, motion: str, seed: int) -> np.ndarray:
   h, w = int(0.8 * height / PHOTO_SHRINK) // 4 * 4, int(0.8 * width / PHOTO_SHRINK) // 4 * 4
   image = Image.fromarray(photo)
   frames = []
-  for dy, dx, zoom in zip(*camera_path(motion, np.linspace(0, 1, PHOTO_FRAMES), seed)):
+  for dy, dx, zoom in zip(*camera_path(motion, np.linspace(0, 1, PHOTO_FRAMES), seed), strict=True):
     step = PHOTO_SHRINK / zoom  # Source pixels per output pixel.
     top = (height - h * step) / 2 + dy * (height - h * step)
     left = (width - w * step) / 2 + dx * (width - w * step)

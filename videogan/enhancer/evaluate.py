@@ -74,7 +74,6 @@ def evaluate(config: ml_collections.ConfigDict, apply_params: Callable[[np.ndarr
   for path, clean, degraded in pairs:
     output = np.concatenate(list(infer.enhance_stream(apply_params, degraded, window, config.eval.chunk)))
     baseline = np.asarray(upsample(jnp.asarray(degraded), s))
-    to_unit = lambda v: (np.clip(v, -1.0, 1.0) + 1.0) / 2.0  # noqa: E731
     target = clean.astype(np.float32) / 255.0
     # Scored as 8-bit frames, as every output is delivered.
     candidates = [("model", video_io.to_uint8(output)), (base, video_io.to_uint8(baseline))]

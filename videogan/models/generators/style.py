@@ -130,7 +130,9 @@ class StyleGenerator(GeneratorBase):
     x = jnp.concatenate([x, layers.SpatialConv(1, impl=self.impl, name="layer_alpha")(x)], -1)
 
     # Paths in units of the frame's side; zero at the start, so the layers begin still.
-    dense = lambda name: nn.Dense(2 * k, kernel_init=nn.initializers.zeros, name=name)
+    def dense(name: str) -> nn.Dense:
+      return nn.Dense(2 * k, kernel_init=nn.initializers.zeros, name=name)
+
     velocity = dense("layer_velocity")(w)[:, None] + dense("layer_turn")(codes)  # [B, J, 2K] per anchor step
     places = dense("layer_start")(w)[:, None] + jnp.cumsum(velocity, axis=1) - velocity  # sum over i < j
     path = interpolate_anchors(places, t, self.motion_period).reshape(b, t, k, 2) * side
