@@ -18,8 +18,8 @@ CODECS = {".mp4": ("h264", None), ".gif": ("gif", None), ".mkv": ("ffv1", "gbrp"
 
 
 # A user's --output mp4 without --crf: h264 with RGB planes at CRF 0, which is lossless. 4:2:0 h264 even at
-# CRF 0 loses 0.6-1.6 dB on sharp colour edges (docs/enhancer.md, "Output files"); this plays in ffmpeg-based
-# players (VLC, mpv), not in browsers, which --crf's 4:2:0 files do.
+# CRF 0 lost up to 3.1 dB of an enhancer's output on clean footage (docs/enhancer.md, "Results on footage it
+# never saw"); this plays in ffmpeg-based players (VLC, mpv), not in browsers, which --crf's 4:2:0 files do.
 LOSSLESS_MP4 = {"codec": "libx264rgb", "encoded_format": "rgb24", "crf": 0}
 
 
