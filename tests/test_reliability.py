@@ -143,6 +143,10 @@ def test_kill_9_repeatedly_then_finish_equals_uninterrupted(task, tmp_path):
       try:
         state_arrays(workdir, step)
       except Exception:  # noqa: BLE001 - tensorstore reports a cut-short file as ValueError, Orbax others.
+        if len(after) == 3 and step == after[0]:
+          # Killed while Orbax deleted the oldest step after finalising the newest (seen once in CI: step 4
+          # of [4, 6, 8] without its item metadata): no run restores it and the next save removes it.
+          continue
         assert step == after[-1], (step, after)
         unreadable.add(step)
     outcomes.append((kill, during_write, before, after))
