@@ -356,3 +356,33 @@ def test_style_layers_move_along_their_paths_and_composite_by_alpha(tiny_config)
     alpha = np.exp(moved[..., -1:] - moved[..., -1:].max(0))
     want = (alpha / alpha.sum(0) * moved[..., :-1]).sum(0)
     np.testing.assert_allclose(composite[b, frame], want, rtol=1e-4, atol=1e-4)
+
+
+def test_style_sprite_layers_are_composited_over_the_frames_by_opacity(tiny_config):
+  """`sprite_layers`: each sprite is drawn over the style network's frames with "over"; with constant
+  sprites (colour c, opacity a) at whole-pixel places the frames must be, by numpy, f = a c + (1 - a) f on
+  each sprite's square, back to front, and the style frames elsewhere."""
+  config = tiny_config()
+  config.model.generator = generators.default_config("style", like=config.model.generator, sprite_layers=2,
+                                                     sprite_widths=(16, 8, 8, 4))
+  gan = VideoGAN.from_config(config)
+  latents = gan.latents(jax.random.key(1), 2)
+  params = gan.generator.init(jax.random.key(0), **latents)["params"]
+  params = {k: ({"kernel": jax.random.normal(jax.random.key(3), v["kernel"].shape) * 0.1, "bias": v["bias"]}
+                if k.startswith("style") else v) for k, v in params.items()}  # Modulations as training gives.
+  layer = dict(params.pop("sprite_layers"))
+  colour, opacity = 0.5, 0.3  # Logits: c = tanh(0.5), a = sigmoid(0.3), the same for both sprites.
+  layer["to_sprites"] = {"kernel": jnp.zeros_like(layer["to_sprites"]["kernel"]), "bias": jnp.array([colour, opacity])}
+  layer["to_velocity"] = jax.tree.map(jnp.zeros_like, layer["to_velocity"])  # Still sprites.
+  # Paths u = (0.25, 0.25) and (0.5, 0.5): corners fold(u) * (32 - 16) = 4 and 8 px.
+  layer["to_start"] = {"kernel": jnp.zeros_like(layer["to_start"]["kernel"]), "bias": jnp.array([0.25, 0.25, 0.5, 0.5])}
+
+  frames = np.asarray(gan.generator.apply({"params": {**params, "sprite_layers": layer}}, **latents))
+  plain = gan.generator.clone(sprite_layers=0)  # The same style network without the sprites.
+  want = np.array(plain.apply({"params": params}, **latents))
+  c, a = np.tanh(colour), 1 / (1 + np.exp(-opacity))
+  for corner in (4, 8):
+    square = want[:, :, corner:corner + 16, corner:corner + 16]
+    square[:] = a * c + (1 - a) * square
+  np.testing.assert_allclose(frames, want, atol=1e-5)
+  assert np.abs(frames - np.asarray(plain.apply({"params": params}, **latents))).max() > 0.05

@@ -57,6 +57,7 @@ def default_config() -> ml_collections.ConfigDict:
       "sprite_positions": "subpixel",  # Or "pixel": drawn at whole pixels (straight-through gradient).
       "sprite_background": True,  # A learned background layer under the sprites, or black.
       "block_depth": 1,  # Convs per decoder resolution: the upsampling one, then stride-1 3x3s.
+      "opacity_offset": 0.0,  # Added to the opacity logits ("over"); < 0: the sprites start see-through.
   })
 
 
@@ -80,6 +81,8 @@ class SpriteGenerator(GeneratorBase):
     block_depth: convs per decoder resolution: the upsampling 3x3 conv, then
       `block_depth - 1` stride-1 3x3 convs of the same width, each with pixel
       norm and ReLU.
+    opacity_offset: added to the opacity logits of `sprite_blend="over"`; below
+      zero the sprites start nearly see-through and grow opaque where that pays.
   """
 
   motion_dim: int
@@ -89,17 +92,23 @@ class SpriteGenerator(GeneratorBase):
   sprite_positions: Literal["subpixel", "pixel"]
   sprite_background: bool
   block_depth: int
+  opacity_offset: float
 
   @nn.compact
   def __call__(self, content: jax.Array, motion_noise: jax.Array, context: jax.Array | None = None,
-               label: jax.Array | None = None) -> jax.Array:
-    """Clip `[B, k + T, H, W, C]` for context `[B, k, H, W, C]` (k = 0: none) and T = motion steps."""
+               label: jax.Array | None = None, background: jax.Array | None = None) -> jax.Array:
+    """Clip `[B, k + T, H, W, C]` for context `[B, k, H, W, C]` (k = 0: none) and T = motion steps.
+
+    `background`: frames `[B, T, H, W, C]` in [-1, 1] to draw the sprites over, drawn by another
+    generator (the `style` family's `sprites` option), with `sprite_background=False`.
+    """
     content, skips, carry = self.condition(content, context, label, self.motion_dim)
     motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise, initial_carry=carry)
     motion = motion.astype(content.dtype)  # The cell's carry is float32 whatever the compute dtype.
-    return self.with_context(self._sprite_frames(content, motion, skips), context)
+    return self.with_context(self._sprite_frames(content, motion, skips, background), context)
 
-  def _sprite_frames(self, content: jax.Array, motion: jax.Array, skips: list) -> jax.Array:
+  def _sprite_frames(self, content: jax.Array, motion: jax.Array, skips: list,
+                     given_background: jax.Array | None = None) -> jax.Array:
     """Frames `[B, T, H, W, C]`: sprites decoded from `content`, placed by `motion` [B, T, D], over a background."""
     b, t, _ = motion.shape
     k, c, r = self.num_sprites, self.out_channels, self.output_upsample
@@ -127,6 +136,10 @@ class SpriteGenerator(GeneratorBase):
     side, size = 4 * 2 ** (len(self.widths) - 1) * r, sprites.shape[1]
     if bg:
       background = jnp.tanh(layers.depth_to_space(layers.SpatialConv(c * r * r, impl=self.impl, name="to_pixels")(x), r))
+    elif given_background is not None:
+      if given_background.shape[2:] != (side, side, c):
+        raise ValueError(f"the sprites are drawn on {side}x{side}x{c} frames; got a background {given_background.shape}.")
+      background = given_background
     else:  # Black.
       background = jnp.full((b, 1, side, side, c), -1, sprites.dtype)
     # Paths u_{k,t} (module docstring). Initial scales: starts spread over the frame, steps of ~0.1
@@ -146,7 +159,7 @@ class SpriteGenerator(GeneratorBase):
       # the gradient is split pair by pair instead of evenly, another valid subgradient.
       brightest = functools.reduce(jnp.maximum, [ink[:, :, i] for i in range(k)], (background + 1) / 2)
       return 2 * brightest - 1  # background [B, 1, H, W, C]
-    alpha = jax.nn.sigmoid(sprites[..., c:])  # [B, S, S, K, 1]
+    alpha = jax.nn.sigmoid(sprites[..., c:] + self.opacity_offset)  # [B, S, S, K, 1]
     premultiplied = jnp.concatenate([alpha * jnp.tanh(sprites[..., :c]), alpha], -1)  # a_k c_k, a_k
     moved = translate(premultiplied, corner[..., 0], corner[..., 1], side, whole_pixels=snap)  # [B, T, K, H, W, C + 1]
     frames = jnp.broadcast_to(background, (b, t, *background.shape[2:]))

@@ -34,6 +34,13 @@ video models do (Wang and Adelson's layers; a sprite is a layer with a hard mask
                                                    bilinear shift; a moved layer's alpha is -10 where it left
   then the blocks above R draw each frame from x_t with the style [w, m_t], as without layers.
 
+Sprite layers (`sprite_layers = K > 0`): K sprites drawn once per clip and moved by a
+GRU over the frames the network above draws, composited by opacity at full
+resolution (the `sprites` family's layers, `sprites.py`, with the frames in
+place of its still background): a thing keeps its shape while it moves, which
+per-frame synthesis does not promise, and the synthesis still draws whatever
+is not a sprite, including a background that changes (a camera that moves).
+
 Context frames (extension) add the encoder's features to every resolution,
 as in every family (`common.GeneratorBase`).
 """
@@ -64,6 +71,11 @@ def default_config() -> ml_collections.ConfigDict:
       "output_upsample": 1,  # Sub-pixel factor of the last conv (1: none).
       "motion_layers": 0,  # K > 0: K content layers that move over the frame (layered motion, below); 0: none.
       "layer_resolution": 16,  # Where the layers are moved and composited (px); the blocks above it draw frames.
+      "sprite_layers": 0,  # K > 0: K sprites moved by a GRU over the frames, composited by opacity (below); 0: none.
+      "sprite_widths": (128, 64, 32, 16, 8),  # The sprites' decoder (`sprites` family): 4 px ... the frame's side.
+      "sprite_motion_dim": 16,  # Their GRU's state.
+      "sprite_positions": "subpixel",  # Or "pixel" (whole pixels; `sprites.translate`).
+      "sprite_opacity_offset": 0.0,  # Added to their opacity logits; < 0: they start see-through.
   })
 
 
@@ -82,6 +94,11 @@ class StyleGenerator(GeneratorBase):
   normalization: str
   motion_layers: int
   layer_resolution: int
+  sprite_layers: int
+  sprite_widths: tuple[int, ...]
+  sprite_motion_dim: int
+  sprite_positions: str
+  sprite_opacity_offset: float
 
   @nn.compact
   def __call__(self, content: jax.Array, motion_noise: jax.Array, context: jax.Array | None = None,
@@ -114,7 +131,16 @@ class StyleGenerator(GeneratorBase):
       x = self.add_skip(self._modulate(x, style, f"style{i + 1}"), skips[i + 1], f"skip{i + 1}")
     r = self.output_upsample
     x = layers.SpatialConv(self.out_channels * r * r, impl=self.impl, name="to_pixels")(x)
-    return self.with_context(jnp.tanh(layers.depth_to_space(x, r)), context)
+    frames = jnp.tanh(layers.depth_to_space(x, r))
+    if self.sprite_layers:  # Opaque-where-drawn layers over the frames, from the same latents (context and class joined).
+      frames = sprites.SpriteGenerator(
+          widths=self.sprite_widths, out_channels=self.out_channels, output_upsample=r, context_frames=0,
+          num_classes=0, impl=self.impl, small_grid_upsample=self.small_grid_upsample,
+          motion_dim=self.sprite_motion_dim, num_sprites=self.sprite_layers, sprite_blend="over", sprite_decoder="shared",
+          sprite_positions=self.sprite_positions, sprite_background=False, block_depth=2,
+          opacity_offset=self.sprite_opacity_offset, name="sprite_layers",
+      )(content, motion_noise, background=frames)
+    return self.with_context(frames, context)
 
   def _layered(self, content: jax.Array, skips: list, w: jax.Array, codes: jax.Array, t: int,
                blocks: int) -> jax.Array:
