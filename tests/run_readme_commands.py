@@ -47,6 +47,7 @@ SMALL = {  # README config -> (tiny config, extra overrides)
     "configs/video_folder.py": ("configs/video_folder.py:tiny", ("--config.data.eval_fraction=0.5",)),
     "configs/one_video.py": ("configs/one_video.py:tiny", ()),
     "configs/moving_mnist.py:general": ("configs/moving_mnist.py:tiny", ("--config.data.clip_len=10",)),
+    "configs/moving_mnist.py:layered": ("configs/moving_mnist.py:tiny", ("--config.data.clip_len=10",)),
 }
 MODE_FLAGS = {  # Extra overrides per --mode, for tiny models.
     "eval": ("--config.fvd.num_real=6", "--config.fvd.num_generated=6", "--config.fvd.batch_size=3",

@@ -10,6 +10,9 @@ Variants (`get_config(arg)`):
   i2v:     image-to-video: 1 given frame -> 15 generated (--mode animate).
   general: the general natural-video generator (`style`, as configs/video_folder.py) in
            place of the sprites, with the default's D and budget: what it does without the prior.
+  layered: `general` with the style family's sprite layers (`sprite_layers=2`: two sprites
+           with opacity at sub-pixel places, moved by a GRU over the synthesised frames), none of
+           the default's Moving-MNIST drawing (brightest pixel wins, whole pixels, black).
   tiny:    32x32, 4 frames, a few narrow layers; for tests and debugging.
   tiny_predict: tiny with 2 given frames -> 2 generated.
 
@@ -24,7 +27,7 @@ from videogan.models import generators
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = arg or "default"
-  variants = ("default", "general", "predict", "i2v", "tiny", "tiny_predict")
+  variants = ("default", "general", "layered", "predict", "i2v", "tiny", "tiny_predict")
   if variant not in variants:
     raise ValueError(f"Unknown moving_mnist variant {variant!r}; expected one of {variants}.")
   config = config_base.base_config()
@@ -57,9 +60,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.ema_decay = 0.995  # A short horizon (~200 steps) suits a short run.
   config.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
 
-  if variant == "general":
+  if variant in ("general", "layered"):
     config.model.generator = generators.default_config("style", widths=(128, 64, 32, 16, 8))
     config.total_steps = 5000  # Its step costs ~2.4x the sprites' (benchmarks/train_step.py): the same ~16 min.
+  if variant == "layered":  # 7% more time per step (docs/results/step_time_general_sprites_amd_epyc.json).
+    config.model.generator.sprite_layers = 2
   if variant in ("predict", "i2v"):
     # A G that decodes every frame, so it can carry the given frames' digits forward, with D's
     # plain heads; an L1 pull toward the true future frames joins L_G (gan/train_step.py).
