@@ -7,13 +7,19 @@ The same G and D as videogan/models (read from the same config: widths,
 latent sizes, k frames, spectral norm), the same losses (non-saturating, or
 hinge; R1 on real clips, lazily every `r1_every` steps), the same Adam
 settings, batch, step order (D on [real; G(z)], then G through the updated D
-with fresh frame indices, one G forward shared by both) and EMA of G. Layers, as in videogan/models/layers.py:
+with fresh frame indices, one G forward shared by both) and EMA of G; the
+`gru`, `sprites` and `style` generators (without given frames). Layers, as in
+videogan/models/layers.py:
 
 * `--impl fold`: spatial convs as Conv2d on frames folded into the batch,
   temporal convs as Conv2d with a (k, 1) kernel over [time, height * width];
 * `--impl conv3d`: Conv3d with (1, k, k) and (k, 1, 1) kernels;
 
-both in channels-last memory format, `torch.set_num_threads(--threads)`.
+both in channels-last memory format, `torch.set_num_threads(--threads)`. The
+convs pad through their `padding=` argument where SAME padding is symmetric
+(`--explicit_pad`: an F.pad copy first, as the first twin did), and an upsampling
+conv runs on the small grid as videogan's (`--nosmall_grid`: upsample, then
+convolve), so both compute the same arithmetic.
 Never imported by the videogan package.
 """
 
@@ -33,6 +39,8 @@ flags.DEFINE_enum("impl", "fold", ["fold", "conv3d"], "How (2+1)D convs are comp
 flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
 flags.DEFINE_integer("steps", 10, "Timed steps.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps.")
+flags.DEFINE_bool("small_grid", True, "Upsampling convs on the small grid, as videogan's (False: upsample, then conv).")
+flags.DEFINE_bool("explicit_pad", False, "Pad with an F.pad copy before every conv (the first twin's way).")
 flags.DEFINE_bool("json", False, "Print one JSON line instead of text.")
 FLAGS = flags.FLAGS
 
@@ -58,11 +66,43 @@ class SpatialConv(nn.Module):
   def forward(self, x):
     b, c, t, h, w = x.shape
     ph, pw = same_padding(self.kernel, self.stride, h), same_padding(self.kernel, self.stride, w)
+    inline = not FLAGS.explicit_pad and ph[0] == ph[1] and pw[0] == pw[1]  # The conv pads: no copy.
+    self.conv.padding = ((ph[0], pw[0]) if self.impl == "fold" else (0, ph[0], pw[0])) if inline else (
+        (0, 0) if self.impl == "fold" else (0, 0, 0))
     if self.impl == "fold":
       x = x.transpose(1, 2).reshape(b * t, c, h, w)
-      y = self.conv(F.pad(x, (*pw, *ph)))
+      y = self.conv(x if inline else F.pad(x, (*pw, *ph)))
       return y.reshape(b, t, *y.shape[1:]).transpose(1, 2)
-    return self.conv(F.pad(x, (*pw, *ph, 0, 0)))
+    return self.conv(x if inline else F.pad(x, (*pw, *ph, 0, 0)))
+
+
+# videogan.models.layers._UPSAMPLE_TAPS: tap d of a 3x3 kernel feeds tap e of output phase a's small-grid kernel.
+UPSAMPLE_TAPS = torch.tensor([[[float((a + d - 1) // 2 == e - 1) for d in range(3)] for e in range(3)] for a in range(2)])
+
+
+class UpsampleConv(nn.Module):
+  """3x3 SAME conv of the nearest-2x-upsampled frames of [B, C, T, H, W], as videogan's SpatialConv(upsample=2).
+
+  small_grid: each output phase (a, b) is a 2x2 conv of the small frames (4/9 of the FLOPs,
+  videogan.models.layers._upsample_conv); otherwise upsample, then convolve.
+  """
+
+  def __init__(self, c_in, c_out, small_grid, impl="fold"):
+    super().__init__()
+    self.small_grid = small_grid and impl == "fold"
+    self.inner = SpatialConv(c_in, c_out, 3, 1, impl)
+
+  def forward(self, x):
+    if not self.small_grid:
+      return self.inner(F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"))
+    b, c, t, h, w = x.shape
+    conv = self.inner.conv
+    taps = torch.einsum("aed,bfg,ocdg->abocef", UPSAMPLE_TAPS, UPSAMPLE_TAPS, conv.weight)
+    frames = F.pad(x.transpose(1, 2).reshape(b * t, c, h, w), (1, 1, 1, 1))
+    phases = [F.conv2d(frames[:, :, a:a + h + 1, q:q + w + 1], taps[a, q, :, :, a:a + 2, q:q + 2])
+              for a in (0, 1) for q in (0, 1)]  # out[:, :, 2i + a, 2j + q] = phase (a, q)[:, :, i, j]
+    y = F.pixel_shuffle(torch.stack(phases, 2).flatten(1, 2), 2) + conv.bias[:, None, None]
+    return y.reshape(b, t, *y.shape[1:]).transpose(1, 2)
 
 
 class TemporalConv(nn.Module):
@@ -79,12 +119,15 @@ class TemporalConv(nn.Module):
   def forward(self, x):
     b, c, t, h, w = x.shape
     lo, hi = same_padding(self.kernel, self.stride, t)
+    inline = not self.edge and not FLAGS.explicit_pad and lo == hi  # The conv pads: no copy.
+    self.conv.padding = ((lo, 0) if self.impl == "fold" else (lo, 0, 0)) if inline else (
+        (0, 0) if self.impl == "fold" else (0, 0, 0))
     if self.edge:
       x = torch.cat([x[:, :, :1]] * lo + [x] + [x[:, :, -1:]] * hi, dim=2)
-    else:
+    elif not inline:
       x = F.pad(x, (0, 0, 0, 0, lo, hi))
     if self.impl == "fold":
-      y = self.conv(x.reshape(b, c, t + lo + hi, h * w))
+      y = self.conv(x.reshape(b, c, x.shape[2], h * w))
       return y.reshape(b, -1, y.shape[2], h, w)
     return self.conv(x)
 
@@ -106,8 +149,9 @@ class Generator(nn.Module):
     self.widths, self.upsample = widths, upsample
     self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
     self.project = nn.Linear(content_dim + motion_dim, 16 * widths[0])
-    self.blocks = nn.ModuleList(
-        VideoConv(c_in, c_out, edge=True, impl=impl) for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
+    self.blocks = nn.ModuleList(  # (2+1)D blocks whose spatial conv reads the 2x upsampled frames.
+        nn.Sequential(UpsampleConv(c_in, c_out, FLAGS.small_grid, impl), TemporalConv(c_out, c_out, 3, 1, True, impl))
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
     self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl)
 
   def forward(self, content, motion_noise):
@@ -117,7 +161,6 @@ class Generator(nn.Module):
     x = self.project(z).reshape(b, t, 4, 4, self.widths[0]).permute(0, 4, 1, 2, 3)  # [B, C, T, 4, 4]
     x = torch.relu(pixel_norm(x)).contiguous(memory_format=torch.channels_last_3d)
     for block in self.blocks:
-      x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
       x = torch.relu(pixel_norm(block(x)))
     x = self.to_pixels(x)
     if self.upsample > 1:
@@ -139,7 +182,8 @@ class SpriteGenerator(nn.Module):
     self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
     self.project = nn.Linear(content_dim, 16 * widths[0] * self.maps)
     pairs = list(zip(widths[:-1], widths[1:], strict=True))
-    self.blocks = nn.ModuleList(SpatialConv(c_in, c_out, impl=impl) for c_in, c_out in pairs[: len(pairs) - 1 + self.bg])
+    self.blocks = nn.ModuleList(UpsampleConv(c_in, c_out, FLAGS.small_grid, impl)
+                                for c_in, c_out in pairs[: len(pairs) - 1 + self.bg])
     self.extra = nn.ModuleList(  # block_depth - 1 stride-1 3x3 convs after each upsampling one, as videogan's.
         nn.ModuleList(SpatialConv(c_out, c_out, impl=impl) for _ in range(depth - 1))
         for _, c_out in pairs[: len(pairs) - 1 + self.bg])
@@ -166,7 +210,7 @@ class SpriteGenerator(nn.Module):
         sprites = sprites.reshape(b, self.k, self.m, *sprites.shape[-2:])  # [B, K, m, S, S]
         if not self.bg:
           break
-      x = torch.relu(pixel_norm(self.blocks[i](F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest"))))
+      x = torch.relu(pixel_norm(self.blocks[i](x)))
       for conv in self.extra[i]:
         x = torch.relu(pixel_norm(conv(x)))
     side, size = 4 * 2 ** (len(self.widths) - 1) * self.upsample, sprites.shape[-1]
@@ -201,6 +245,50 @@ class SpriteGenerator(nn.Module):
     for i in range(self.k):
       frames = moved[:, :, i, : self.c] + (1 - moved[:, :, i, self.c :]) * frames
     return frames.transpose(1, 2).contiguous(memory_format=torch.channels_last_3d)  # [B, C, T, H, W]
+
+
+class StyleGenerator(nn.Module):
+  """The `style` family (videogan/models/generators/style.py) without context, class, motion or sprite layers."""
+
+  def __init__(self, widths, content_dim, motion_noise_dim, style_dim, period, normalization, out_channels, upsample,
+               impl):
+    super().__init__()
+    if normalization != "pixel":
+      raise ValueError(f"normalization={normalization!r}: the twin has 'pixel'.")
+    self.widths, self.period, self.upsample = widths, period, upsample
+    self.mapping = nn.ModuleList([nn.Linear(content_dim, style_dim), nn.Linear(style_dim, style_dim)])
+    self.motion_codes = nn.Linear(motion_noise_dim, style_dim)
+    self.project = nn.Linear(content_dim, 16 * widths[0])
+    self.styles = nn.ModuleList(nn.Linear(2 * style_dim, 2 * c) for c in widths)
+    for layer in self.styles:  # Modulations from zero, as videogan's.
+      nn.init.zeros_(layer.weight)
+      nn.init.zeros_(layer.bias)
+    self.blocks = nn.ModuleList(UpsampleConv(c_in, c_out, FLAGS.small_grid, impl)
+                                for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
+    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl)
+
+  def modulate(self, x, style, i):  # leaky_relu((1 + g) pixel_norm(x) + b), [g, b] = A_i [w, m_t]
+    gain, bias = self.styles[i](style).transpose(1, 2)[..., None, None].chunk(2, 1)  # [B, C, T, 1, 1] each
+    return F.leaky_relu((1 + gain) * pixel_norm(x) + bias, 0.2)
+
+  def forward(self, content, motion_noise):
+    b, t, _ = motion_noise.shape
+    w = content
+    for layer in self.mapping:
+      w = F.leaky_relu(layer(w), 0.2)
+    codes = self.motion_codes(torch.cat([motion_noise[:, :: self.period], motion_noise[:, -1:]], 1))
+    frame = torch.arange(t)
+    j, f = frame // self.period, (frame % self.period / self.period)[None, :, None]
+    style = torch.cat([w[:, None].expand(b, t, w.shape[-1]), (1 - f) * codes[:, j] + f * codes[:, j + 1]], -1)
+    x = self.project(content).reshape(b, 1, 4, 4, self.widths[0]).permute(0, 4, 1, 2, 3)  # [B, C, 1, 4, 4]
+    x = torch.relu(pixel_norm(x)).expand(-1, -1, t, -1, -1).contiguous(memory_format=torch.channels_last_3d)
+    x = self.modulate(x, style, 0)
+    for i, block in enumerate(self.blocks):
+      x = self.modulate(block(x), style, i + 1)
+    x = self.to_pixels(x)
+    if self.upsample > 1:
+      x = F.pixel_shuffle(x.transpose(1, 2), self.upsample).transpose(1, 2)
+    return torch.tanh(x)
 
 
 class Discriminator(nn.Module):
@@ -264,8 +352,13 @@ def build(config):
   elif g.name == "gru":
     gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                     g.output_upsample, impl)
+  elif g.name == "style":
+    if g.motion_layers or g.sprite_layers:
+      raise ValueError("config.model.generator: the twin's style generator has no motion or sprite layers.")
+    gen = StyleGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.style_dim, g.motion_period,
+                         g.normalization, config.data.channels, g.output_upsample, impl)
   else:
-    raise ValueError(f"config.model.generator.name={g.name!r}: the twin has 'gru' and 'sprites'.")
+    raise ValueError(f"config.model.generator.name={g.name!r}: the twin has 'gru', 'sprites' and 'style'.")
   disc = Discriminator(config.data.channels, config.data.image_size, config.data.clip_len, tuple(d.spatial_widths),
                        tuple(d.temporal_widths), d.spectral_norm, impl, d.pooling, d.spatial_depth)
   for module in (*gen.modules(), *disc.modules()):  # Channels-last weights, as the activations.
