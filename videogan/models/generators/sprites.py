@@ -100,7 +100,7 @@ class SpriteGenerator(GeneratorBase):
     """Clip `[B, k + T, H, W, C]` for context `[B, k, H, W, C]` (k = 0: none) and T = motion steps.
 
     `background`: frames `[B, T, H, W, C]` in [-1, 1] to draw the sprites over, drawn by another
-    generator (the `style` family's `sprites` option), with `sprite_background=False`.
+    generator (the `style` family's `sprite_layers`), with `sprite_background=False`.
     """
     content, skips, carry = self.condition(content, context, label, self.motion_dim)
     motion = nn.RNN(nn.GRUCell(self.motion_dim), name="motion_rnn")(motion_noise, initial_carry=carry)
