@@ -23,16 +23,18 @@ convolve), so both compute the same arithmetic.
 Never imported by the videogan package.
 """
 
+import dataclasses
 import json
 import time
 
+import numpy as np
 import step_timing
 import torch
 import torch.nn.functional as F
 from absl import app, flags
 from ml_collections import config_flags
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
 
 config_flags.DEFINE_config_file("config", "configs/moving_mnist.py", "Config whose model to build.", lock_config=True)
 flags.DEFINE_enum("impl", "fold", ["fold", "conv3d"], "How (2+1)D convs are computed.")
@@ -45,6 +47,15 @@ flags.DEFINE_bool("json", False, "Print one JSON line instead of text.")
 FLAGS = flags.FLAGS
 
 
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """How the twin computes its layers (the command's flags)."""
+
+  impl: str = "fold"  # "fold": Conv2d on folded frames; "conv3d": Conv3d.
+  small_grid: bool = True  # Upsampling convs on the small grid, as videogan's.
+  explicit_pad: bool = False  # An F.pad copy before every conv, as the first twin.
+
+
 def same_padding(kernel: int, stride: int, size: int) -> tuple[int, int]:
   """TensorFlow SAME padding, as videogan.models.layers."""
   out = -(-size // stride)
@@ -55,10 +66,10 @@ def same_padding(kernel: int, stride: int, size: int) -> tuple[int, int]:
 class SpatialConv(nn.Module):
   """k x k conv on every frame of [B, C, T, H, W]; SAME padding."""
 
-  def __init__(self, c_in, c_out, kernel=3, stride=1, impl="fold"):
+  def __init__(self, c_in, c_out, kernel=3, stride=1, opts=Options()):
     super().__init__()
-    self.kernel, self.stride, self.impl = kernel, stride, impl
-    if impl == "fold":
+    self.kernel, self.stride, self.impl, self.explicit_pad = kernel, stride, opts.impl, opts.explicit_pad
+    if self.impl == "fold":
       self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
     else:
       self.conv = nn.Conv3d(c_in, c_out, (1, kernel, kernel), (1, stride, stride))
@@ -66,7 +77,7 @@ class SpatialConv(nn.Module):
   def forward(self, x):
     b, c, t, h, w = x.shape
     ph, pw = same_padding(self.kernel, self.stride, h), same_padding(self.kernel, self.stride, w)
-    inline = not FLAGS.explicit_pad and ph[0] == ph[1] and pw[0] == pw[1]  # The conv pads: no copy.
+    inline = not self.explicit_pad and ph[0] == ph[1] and pw[0] == pw[1]  # The conv pads: no copy.
     self.conv.padding = ((ph[0], pw[0]) if self.impl == "fold" else (0, ph[0], pw[0])) if inline else (
         (0, 0) if self.impl == "fold" else (0, 0, 0))
     if self.impl == "fold":
@@ -87,10 +98,10 @@ class UpsampleConv(nn.Module):
   videogan.models.layers._upsample_conv); otherwise upsample, then convolve.
   """
 
-  def __init__(self, c_in, c_out, small_grid, impl="fold"):
+  def __init__(self, c_in, c_out, opts):
     super().__init__()
-    self.small_grid = small_grid and impl == "fold"
-    self.inner = SpatialConv(c_in, c_out, 3, 1, impl)
+    self.small_grid = opts.small_grid and opts.impl == "fold"
+    self.inner = SpatialConv(c_in, c_out, 3, 1, opts)
 
   def forward(self, x):
     if not self.small_grid:
@@ -108,10 +119,10 @@ class UpsampleConv(nn.Module):
 class TemporalConv(nn.Module):
   """k-tap conv along time of [B, C, T, H, W]; SAME padding with zeros or edge copies."""
 
-  def __init__(self, c_in, c_out, kernel=3, stride=1, edge=False, impl="fold"):
+  def __init__(self, c_in, c_out, kernel=3, stride=1, edge=False, opts=Options()):
     super().__init__()
-    self.kernel, self.stride, self.edge, self.impl = kernel, stride, edge, impl
-    if impl == "fold":
+    self.kernel, self.stride, self.edge, self.impl, self.explicit_pad = kernel, stride, edge, opts.impl, opts.explicit_pad
+    if self.impl == "fold":
       self.conv = nn.Conv2d(c_in, c_out, (kernel, 1), (stride, 1))
     else:
       self.conv = nn.Conv3d(c_in, c_out, (kernel, 1, 1), (stride, 1, 1))
@@ -119,7 +130,7 @@ class TemporalConv(nn.Module):
   def forward(self, x):
     b, c, t, h, w = x.shape
     lo, hi = same_padding(self.kernel, self.stride, t)
-    inline = not self.edge and not FLAGS.explicit_pad and lo == hi  # The conv pads: no copy.
+    inline = not self.edge and not self.explicit_pad and lo == hi  # The conv pads: no copy.
     self.conv.padding = ((lo, 0) if self.impl == "fold" else (lo, 0, 0)) if inline else (
         (0, 0) if self.impl == "fold" else (0, 0, 0))
     if self.edge:
@@ -133,8 +144,8 @@ class TemporalConv(nn.Module):
 
 
 class VideoConv(nn.Sequential):
-  def __init__(self, c_in, c_out, kernel=3, stride=1, temporal_stride=1, edge=False, impl="fold"):
-    super().__init__(SpatialConv(c_in, c_out, kernel, stride, impl), TemporalConv(c_out, c_out, 3, temporal_stride, edge, impl))
+  def __init__(self, c_in, c_out, kernel=3, stride=1, temporal_stride=1, edge=False, opts=Options()):
+    super().__init__(SpatialConv(c_in, c_out, kernel, stride, opts), TemporalConv(c_out, c_out, 3, temporal_stride, edge, opts))
 
 
 def pixel_norm(x, eps=1e-8):
@@ -144,15 +155,15 @@ def pixel_norm(x, eps=1e-8):
 class Generator(nn.Module):
   """MoCoGAN-style: content latent + GRU motion latents -> (2+1)D decoder, as videogan's."""
 
-  def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, impl):
+  def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, opts):
     super().__init__()
     self.widths, self.upsample = widths, upsample
     self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
     self.project = nn.Linear(content_dim + motion_dim, 16 * widths[0])
     self.blocks = nn.ModuleList(  # (2+1)D blocks whose spatial conv reads the 2x upsampled frames.
-        nn.Sequential(UpsampleConv(c_in, c_out, FLAGS.small_grid, impl), TemporalConv(c_out, c_out, 3, 1, True, impl))
+        nn.Sequential(UpsampleConv(c_in, c_out, opts), TemporalConv(c_out, c_out, 3, 1, True, opts))
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
-    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl)
+    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, opts=opts)
 
   def forward(self, content, motion_noise):
     b, t, _ = motion_noise.shape
@@ -172,7 +183,7 @@ class SpriteGenerator(nn.Module):
   """motion="sprites": a background and sprites decoded once per clip, moved by the GRU, as videogan's."""
 
   def __init__(self, widths, content_dim, motion_noise_dim, motion_dim, out_channels, upsample, num_sprites, blend,
-               decoder, positions, background, depth, impl):
+               decoder, positions, background, depth, opts):
     super().__init__()
     self.widths, self.upsample, self.k, self.c, self.blend = widths, upsample, num_sprites, out_channels, blend
     self.whole_pixels = positions == "pixel"
@@ -182,14 +193,14 @@ class SpriteGenerator(nn.Module):
     self.rnn = nn.GRU(motion_noise_dim, motion_dim, batch_first=True)
     self.project = nn.Linear(content_dim, 16 * widths[0] * self.maps)
     pairs = list(zip(widths[:-1], widths[1:], strict=True))
-    self.blocks = nn.ModuleList(UpsampleConv(c_in, c_out, FLAGS.small_grid, impl)
+    self.blocks = nn.ModuleList(UpsampleConv(c_in, c_out, opts)
                                 for c_in, c_out in pairs[: len(pairs) - 1 + self.bg])
     self.extra = nn.ModuleList(  # block_depth - 1 stride-1 3x3 convs after each upsampling one, as videogan's.
-        nn.ModuleList(SpatialConv(c_out, c_out, impl=impl) for _ in range(depth - 1))
+        nn.ModuleList(SpatialConv(c_out, c_out, opts=opts) for _ in range(depth - 1))
         for _, c_out in pairs[: len(pairs) - 1 + self.bg])
     self.to_sprites = SpatialConv(widths[-2], (1 if decoder == "shared" else num_sprites) * self.m * upsample**2,
-                                  impl=impl)
-    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl) if self.bg else None
+                                  opts=opts)
+    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, opts=opts) if self.bg else None
     self.to_start = nn.Linear(content_dim, 2 * num_sprites)
     self.to_velocity = nn.Linear(motion_dim, 2 * num_sprites)
 
@@ -251,7 +262,7 @@ class StyleGenerator(nn.Module):
   """The `style` family (videogan/models/generators/style.py) without context, class, motion or sprite layers."""
 
   def __init__(self, widths, content_dim, motion_noise_dim, style_dim, period, normalization, out_channels, upsample,
-               impl):
+               opts):
     super().__init__()
     if normalization != "pixel":
       raise ValueError(f"normalization={normalization!r}: the twin has 'pixel'.")
@@ -263,9 +274,9 @@ class StyleGenerator(nn.Module):
     for layer in self.styles:  # Modulations from zero, as videogan's.
       nn.init.zeros_(layer.weight)
       nn.init.zeros_(layer.bias)
-    self.blocks = nn.ModuleList(UpsampleConv(c_in, c_out, FLAGS.small_grid, impl)
+    self.blocks = nn.ModuleList(UpsampleConv(c_in, c_out, opts)
                                 for c_in, c_out in zip(widths[:-1], widths[1:], strict=True))
-    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, impl=impl)
+    self.to_pixels = SpatialConv(widths[-1], out_channels * upsample**2, opts=opts)
 
   def modulate(self, x, style, i):  # leaky_relu((1 + g) pixel_norm(x) + b), [g, b] = A_i [w, m_t]
     gain, bias = self.styles[i](style).transpose(1, 2)[..., None, None].chunk(2, 1)  # [B, C, T, 1, 1] each
@@ -291,10 +302,41 @@ class StyleGenerator(nn.Module):
     return torch.tanh(x)
 
 
+class SpectralNorm(nn.Module):
+  """W / sigma(W) as flax.linen.SpectralNorm computes it for videogan's D.
+
+  Every call runs one power iteration from the stored u, v = u W / |u W|, u' = W v / |W v|,
+  sigma = u' W v, and stores u' only in training mode (torch's own spectral_norm skips the
+  iteration in eval mode and stores it on every training-mode call, R1's included).
+  """
+
+  def __init__(self, weight, eps=1e-12):
+    super().__init__()
+    self.eps = eps
+    self.register_buffer("u", torch.randn(weight.shape[0]))
+
+  def l2(self, x):
+    return x * torch.rsqrt(x.square().sum() + self.eps)
+
+  def forward(self, weight):
+    w = weight.flatten(1)  # [out, in * taps]: flax's [taps * in, out] transposed; the same singular values.
+    with torch.no_grad():
+      v = self.l2(self.u @ w)
+      u = self.l2(w @ v)
+      if self.training:
+        self.u.copy_(u)
+    return weight / (u @ w @ v)
+
+
+def spectral_norm(module):
+  parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight))
+  return module
+
+
 class Discriminator(nn.Module):
   """DVD-GAN-style spatial (k frames) + temporal (half-size clip) heads, spectral norm."""
 
-  def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, impl, pooling="flatten",
+  def __init__(self, channels, size, clip_len, spatial_widths, temporal_widths, sn, opts, pooling="flatten",
                spatial_depth=1):
     super().__init__()
     self.summed = summed = pooling == "sum"  # Then each logit has one input per channel.
@@ -302,7 +344,7 @@ class Discriminator(nn.Module):
     self.spatial = nn.ModuleList()
     for c_in, c_out in zip((channels, *spatial_widths[:-1]), spatial_widths, strict=True):
       # The stride-2 4x4 conv, then spatial_depth - 1 stride-1 3x3 convs, as videogan's.
-      for conv in [SpatialConv(c_in, c_out, 4, 2, impl)] + [SpatialConv(c_out, c_out, 3, 1, impl)
+      for conv in [SpatialConv(c_in, c_out, 4, 2, opts)] + [SpatialConv(c_out, c_out, 3, 1, opts)
                                                              for _ in range(spatial_depth - 1)]:
         conv.conv = wrap(conv.conv)
         self.spatial.append(conv)
@@ -310,7 +352,7 @@ class Discriminator(nn.Module):
     self.temporal = nn.ModuleList()
     t = clip_len
     for c_in, c_out in zip((channels, *temporal_widths[:-1]), temporal_widths, strict=True):
-      conv = VideoConv(c_in, c_out, 4, 2, 2 if t > 1 else 1, impl=impl)
+      conv = VideoConv(c_in, c_out, 4, 2, 2 if t > 1 else 1, opts=opts)
       for m in conv:
         m.conv = wrap(m.conv)
       self.temporal.append(conv)
@@ -342,25 +384,24 @@ def gan_losses(name):
   return (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean()), (lambda f: F.softplus(-f).mean())
 
 
-def build(config):
-  impl = FLAGS.impl
+def build(config, opts=Options()):
   g, d = config.model.generator, config.model.discriminator
   if g.name == "sprites":
     gen = SpriteGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
                           g.output_upsample, g.num_sprites, g.sprite_blend, g.sprite_decoder,
-                          g.sprite_positions, g.sprite_background, g.block_depth, impl)
+                          g.sprite_positions, g.sprite_background, g.block_depth, opts)
   elif g.name == "gru":
     gen = Generator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.motion_dim, config.data.channels,
-                    g.output_upsample, impl)
+                    g.output_upsample, opts)
   elif g.name == "style":
     if g.motion_layers or g.sprite_layers:
       raise ValueError("config.model.generator: the twin's style generator has no motion or sprite layers.")
     gen = StyleGenerator(tuple(g.widths), g.content_dim, g.motion_noise_dim, g.style_dim, g.motion_period,
-                         g.normalization, config.data.channels, g.output_upsample, impl)
+                         g.normalization, config.data.channels, g.output_upsample, opts)
   else:
     raise ValueError(f"config.model.generator.name={g.name!r}: the twin has 'gru', 'sprites' and 'style'.")
   disc = Discriminator(config.data.channels, config.data.image_size, config.data.clip_len, tuple(d.spatial_widths),
-                       tuple(d.temporal_widths), d.spectral_norm, impl, d.pooling, d.spatial_depth)
+                       tuple(d.temporal_widths), d.spectral_norm, opts, d.pooling, d.spatial_depth)
   for module in (*gen.modules(), *disc.modules()):  # Channels-last weights, as the activations.
     if isinstance(module, (nn.Conv2d, nn.Conv3d)):
       fmt = torch.channels_last if isinstance(module, nn.Conv2d) else torch.channels_last_3d
@@ -374,7 +415,12 @@ def build(config):
   return gen, disc, g_opt, d_opt, ema
 
 
-def make_step(config, gen, disc, g_opt, d_opt, ema):
+def make_step(config, gen, disc, g_opt, d_opt, ema, draw=None):
+  """`step(real [B, C, T, H, W]) -> (L_D, L_G)`, videogan's train step.
+
+  `draw()`: the step's randomness, `{"content", "motion_noise", "d_idx", "g_idx"}` (G's latents and
+  the frames each D pass picks); by default fresh torch draws. The same-losses test passes videogan's.
+  """
   d_loss_fn, g_loss_fn = gan_losses(config.loss)
   b, t, k = config.batch_size, config.data.clip_len, config.model.discriminator.spatial_frames
   g = config.model.generator
@@ -382,22 +428,31 @@ def make_step(config, gen, disc, g_opt, d_opt, ema):
   def frame_indices():
     return torch.argsort(torch.rand(b, t), dim=1)[:, :k]
 
+  def random_draw():
+    return {"content": torch.randn(b, g.content_dim), "motion_noise": torch.randn(b, t, g.motion_noise_dim),
+            "d_idx": frame_indices(), "g_idx": frame_indices()}
+
+  draw = draw or random_draw
+
   r1_weight, r1_every = config.r1_weight, config.r1_every
   count = 0
 
   def r1(real, idx):
     """r1_every * gamma/2 E||grad_x l(x)||^2, l(x) = mean spatial logit + temporal logit."""
     real = real.detach().requires_grad_(True)
+    disc.eval()  # The power iteration runs, its u is not stored (videogan's update_stats=False).
     s, tm = disc(real, idx)
+    disc.train()
     (grad,) = torch.autograd.grad((s.mean(1) + tm).sum(), real, create_graph=True)
     return r1_every * r1_weight * 0.5 * grad.square().flatten(1).sum(1).mean()
 
   def step(real):
     nonlocal count
-    fake = gen(torch.randn(b, g.content_dim), torch.randn(b, t, g.motion_noise_dim))  # G(z), once.
+    z = draw()
+    fake = gen(z["content"], z["motion_noise"])  # G(z), once.
     # 1. D step on [real; G(z)] in one pass (one spectral-norm power iteration).
     disc.train()
-    idx = frame_indices()
+    idx = z["d_idx"]
     s, tm = disc(torch.cat([real, fake.detach()]), torch.cat([idx, idx]))
     d_loss = d_loss_fn(s[:b], s[b:]) + d_loss_fn(tm[:b], tm[b:])
     if r1_weight > 0 and count % r1_every == 0:
@@ -406,9 +461,9 @@ def make_step(config, gen, disc, g_opt, d_opt, ema):
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
-    # 2. G step through the updated D (no power iteration: eval mode), fresh frame indices.
+    # 2. G step through the updated D (its power iteration not stored: eval mode), fresh frame indices.
     disc.eval()
-    s, tm = disc(fake, frame_indices())
+    s, tm = disc(fake, z["g_idx"])
     g_loss = g_loss_fn(s) + g_loss_fn(tm)
     g_opt.zero_grad(set_to_none=True)
     for p in disc.parameters():
@@ -425,10 +480,87 @@ def make_step(config, gen, disc, g_opt, d_opt, ema):
   return step
 
 
+def load_videogan(gen, disc, g_params, d_params, d_stats) -> None:
+  """Copies a videogan state's G and D parameters (and spectral-norm u's) into the twin's modules.
+
+  Flax kernels are [kh, kw, in, out] (convs), [k, in, out] (temporal), [in, out] (dense); torch's
+  [out, in, ...]. videogan's depth_to_space reads channel (i r + j) C + c where torch's pixel_shuffle
+  reads c r^2 + i r + j, so the convs that feed one get their outputs permuted. Families: `sprites`
+  and `style`.
+  """
+  def put(target, value):
+    with torch.no_grad():
+      target.copy_(torch.tensor(np.asarray(value, np.float32)).reshape(target.shape))
+
+  def weight(module):
+    return module.parametrizations.weight.original if parametrize.is_parametrized(module) else module.weight
+
+  def conv(module, p, shuffle=1):  # SpatialConv (or the Conv2d/3d inside) <- {"kernel", "bias"}
+    module = getattr(module, "conv", module)
+    kernel, bias = np.asarray(p["kernel"]), np.asarray(p["bias"])
+    if shuffle > 1:
+      c = kernel.shape[-1] // shuffle**2
+      order = [(i * shuffle + j) * c + ch for ch in range(c) for i in range(shuffle) for j in range(shuffle)]
+      kernel, bias = kernel[..., order], bias[order]
+    put(weight(module), kernel.transpose(3, 2, 0, 1) if kernel.ndim == 4 else kernel.transpose(2, 1, 0))
+    put(module.bias, bias)
+
+  def dense(module, p):
+    put(weight(module), np.asarray(p["kernel"]).T)
+    put(module.bias, p["bias"])
+
+  if isinstance(gen, SpriteGenerator):
+    cell = g_params["GRUCell_0"]  # nn.RNN(nn.GRUCell) keeps its cell's parameters under the cell's own name.
+    zeros = np.zeros_like(cell["hn"]["bias"])
+    put(gen.rnn.weight_ih_l0, np.concatenate([cell[n]["kernel"].T for n in ("ir", "iz", "in")]))
+    put(gen.rnn.bias_ih_l0, np.concatenate([cell[n]["bias"] for n in ("ir", "iz", "in")]))
+    put(gen.rnn.weight_hh_l0, np.concatenate([cell[n]["kernel"].T for n in ("hr", "hz", "hn")]))
+    put(gen.rnn.bias_hh_l0, np.concatenate([zeros, zeros, cell["hn"]["bias"]]))
+    for name in ("project", "to_start", "to_velocity"):
+      dense(getattr(gen, name), g_params[name])
+    for i, block in enumerate(gen.blocks):
+      conv(block.inner, g_params[f"block{i}"])
+      for j, extra in enumerate(gen.extra[i], start=1):
+        conv(extra, g_params[f"block{i}_{j}"])
+    conv(gen.to_sprites, g_params["to_sprites"], gen.upsample)
+    if gen.to_pixels is not None:
+      conv(gen.to_pixels, g_params["to_pixels"], gen.upsample)
+  elif isinstance(gen, StyleGenerator):
+    for i, layer in enumerate(gen.mapping):
+      dense(layer, g_params[f"mapping{i}"])
+    dense(gen.motion_codes, g_params["motion_codes"])
+    dense(gen.project, g_params["project"])
+    for i, layer in enumerate(gen.styles):
+      dense(layer, g_params[f"style{i}"])
+    for i, block in enumerate(gen.blocks):
+      conv(block.inner, g_params[f"block{i}"])
+    conv(gen.to_pixels, g_params["to_pixels"], gen.upsample)
+  else:
+    raise ValueError(f"load_videogan: the twin loads the sprites and style generators, not {type(gen).__name__}.")
+
+  def norm_u(module, stats, name):
+    module = getattr(module, "conv", module)
+    if parametrize.is_parametrized(module):
+      put(module.parametrizations.weight[0].u, stats[f"{name}/kernel/u"])
+
+  depth = len(disc.spatial) // len([n for n in d_params if n.startswith("spatial") and "_" not in n])
+  for i, layer in enumerate(disc.spatial):
+    name = f"spatial{i // depth}" + (f"_{i % depth}" if i % depth else "")
+    conv(layer, d_params[name])
+    norm_u(layer, d_stats.get(f"sn_{name}", {}), name)
+  for i, block in enumerate(disc.temporal):
+    for part, layer in zip(("spatial", "temporal"), block, strict=True):
+      conv(layer, d_params[f"temporal{i}"][part])
+      norm_u(layer, d_stats.get(f"sn_temporal{i}", {}), f"temporal{i}/{part}")
+  for name in ("spatial_logit", "temporal_logit"):
+    dense(getattr(disc, name), d_params[name])
+    norm_u(getattr(disc, name), d_stats.get(f"sn_{name}", {}), name)
+
+
 def benchmark(config, steps: int, warmup: int) -> dict:
   torch.set_num_threads(FLAGS.threads)
   torch.manual_seed(0)
-  gen, disc, g_opt, d_opt, ema = build(config)
+  gen, disc, g_opt, d_opt, ema = build(config, Options(FLAGS.impl, FLAGS.small_grid, FLAGS.explicit_pad))
   c, size = config.data.channels, config.data.image_size
   real = (torch.rand(config.batch_size, c, config.data.clip_len, size, size) * 2 - 1).contiguous(
       memory_format=torch.channels_last_3d)

@@ -1,9 +1,12 @@
-"""benchmarks/train_step.py --profile: per-op times attributed to G and D, forward and backward."""
+"""benchmarks/train_step.py --profile (per-op times attributed to G and D, forward and backward), and the
+PyTorch twin against videogan (benchmarks/same_losses.py)."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,3 +43,23 @@ def test_profile_of_the_tiny_step_times_ops_of_every_part():
   assert abs(sum(parts.values()) - profile["ops_ms"]) < 1e-6 * profile["ops_ms"] + 1e-9
   assert abs(sum(profile["by_kind"].values()) - profile["ops_ms"]) < 1e-6 * profile["ops_ms"] + 1e-9
   assert len(profile["slowest"]) == 10
+
+
+@pytest.mark.parametrize("config, options", [
+    ("configs/moving_mnist.py", []),  # The 64x64 default: sprites, D pooled by sums.
+    ("configs/video_folder.py:128", ["--config.batch_size=2"]),  # The 128x128 default: style, flattened D.
+    ("configs/video_folder.py:128", ["--config.batch_size=2", "--nosmall_grid", "--explicit_pad"]),
+])
+def test_the_torch_twin_and_videogan_give_the_same_losses(config, options):
+  # The benchmark races the same model: from videogan's initial state, with its latents and frame indices,
+  # the twin's L_D and L_G match videogan's at each of 3 steps. Step 0 checks both forward passes and D's
+  # backward pass and Adam update (L_G is taken through the updated D); step 1's L_D, G's. Adam amplifies
+  # rounding after that (m / sqrt(v) is +-1 for any gradient, however small): by step 2 videogan's own fold
+  # and native layers differ by ~1e-3 (benchmarks/same_losses.py --jax_native).
+  out = subprocess.run([sys.executable, "benchmarks/same_losses.py", "--config", config, *options, "--json"],
+                       cwd=REPO, capture_output=True, text=True, check=True).stdout
+  steps = json.loads(out.strip().splitlines()[-1])["steps"]
+  assert len(steps) == 3
+  for i, (row, rtol) in enumerate(zip(steps, (1e-4, 1e-3, 5e-3), strict=True)):
+    for name in ("d_loss", "g_loss"):
+      assert row["twin"][name] == pytest.approx(row["jax"][name], rel=rtol), (i, name, row)
