@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from absl import app, flags
+from interleave import cell, quartiles, run
 
 flags.DEFINE_integer("rounds", 10, "Interleaved JAX / PyTorch rounds per config.")
 flags.DEFINE_integer("steps", 20, "Timed steps per round at 64x64 (at 128x128 a quarter).")
@@ -31,7 +32,6 @@ flags.DEFINE_list("configs", None, "Only these names of CONFIGS (default: all)."
 flags.DEFINE_string("json_out", None, "Also write every raw result here.")
 FLAGS = flags.FLAGS
 
-HERE = Path(__file__).parent
 # The train-step benchmarks feed random clips: a folder config's folder is never read. One config per
 # size and generator family a shipped config uses without given frames (the twin has none).
 CONFIGS = {
@@ -41,26 +41,8 @@ CONFIGS = {
 }
 
 
-def run(script: str, *args: str) -> dict | None:
-  """Runs `benchmarks/script --json ...` from the repository root; its last stdout line, parsed."""
-  cmd = [sys.executable, str(HERE / script), "--json", *args]
-  done = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True)
-  if done.returncode:
-    print(f"{' '.join(cmd[1:])} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
-    return None
-  return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def torch_available() -> bool:
   return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
-
-
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-  """(25th percentile, median, 75th percentile)."""
-  if len(values) < 2:
-    return (values[0],) * 3
-  q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-  return q1, q2, q3
 
 
 def rounds(config: list[str], steps: int, has_torch: bool) -> dict:
@@ -111,9 +93,6 @@ def main(argv):
   print()
   print(f"{FLAGS.rounds} interleaved rounds per config; median [25th-75th percentile]")
   print(f"{'config':20} {'JAX ms/step':>24} {'twin ms/step':>24} {'twin / JAX':>22}")
-
-  def cell(q, scale=1e3, digits=1):
-    return f"{q[1] * scale:.{digits}f} [{q[0] * scale:.{digits}f}-{q[2] * scale:.{digits}f}]"
 
   for name, entry in results["configs"].items():
     jax_q, torch_q, ratio_q = (entry.get(f"{k}_quartiles") for k in ("jax", "torch", "ratios"))

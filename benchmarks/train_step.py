@@ -105,6 +105,7 @@ def profile(compiled, state, batch, rng, steps: int) -> dict:
 
 
 def benchmark(config, steps: int, warmup: int, with_profile: bool = False) -> dict[str, float]:
+  parallel.split_cpu_cores(config)  # As the CLI's training does (config.cpu_devices).
   mesh = parallel.make_mesh(config.mesh)
   config_validation.validate(config, mesh=mesh)
   gan = VideoGAN.from_config(config)

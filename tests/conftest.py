@@ -45,10 +45,11 @@ TINY_CONFIG = f"{REPO / 'configs' / 'moving_mnist.py'}:tiny"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 900):
-  """Runs `python -m videogan.main ARGS` in a fresh process; returns the CompletedProcess."""
+  """Runs `python -m videogan.main ARGS` in a fresh process (`env`: added; a None value unsets); the CompletedProcess."""
   import subprocess
 
   full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_NUM_CPU_DEVICES": "1", **(env or {})}
+  full_env = {k: v for k, v in full_env.items() if v is not None}
   proc = subprocess.run(
       [sys.executable, "-m", "videogan.main", *args], cwd=REPO, env=full_env,
       capture_output=True, text=True, timeout=timeout,

@@ -83,6 +83,17 @@ def test_eight_devices_equal_one_device(full_run, tmp_path):
   assert_close_to(state_arrays(tmp_path, 3), state_arrays(workdir, 3), init)
 
 
+def test_cpu_devices_split_the_training_batch(full_run, tmp_path):
+  # Where nobody set JAX's CPU device count, config.cpu_devices=2 makes two and the batch splits over them.
+  workdir, _ = full_run
+  proc = run_cli("--config", TINY_CONFIG, "--workdir", str(tmp_path), "--config.total_steps=3", ADAM_EPS,
+                 "--config.cpu_devices=2", env={"JAX_NUM_CPU_DEVICES": None})
+  assert "The batch splits over 2 CPU devices" in proc.stderr and "2 devices" in proc.stderr
+  config = load_config(TINY_CONFIG)
+  config.optimizer.eps = 1e-3
+  assert_close_to(state_arrays(tmp_path, 3), state_arrays(workdir, 3), gan_initial_state(config))
+
+
 @pytest.mark.parametrize("flag,message", [
     ("--config.bath_size=3", "bath_size"),  # Unknown key: rejected by the flag parser.
     ("--config.loss=wasserstein", "config.loss='wasserstein'"),  # Invalid value: rejected by config_validation.

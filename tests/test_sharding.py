@@ -26,7 +26,11 @@ is rounded to its own ulp, which is what is left where the change is tiny
 (G's EMA moves by 1 - 0.995 of G's change per step).
 """
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -204,3 +208,40 @@ def test_bad_meshes_fail_naming_the_key(tiny_config, mesh, message):
     config.batch_size = 12  # not a multiple of the 8 batch shards
   with pytest.raises(errors.ConfigError, match=message):
     gan_setup(config)
+
+
+_SPLIT = """
+import json, os
+os.sched_getaffinity = lambda pid: set(range({cores}))  # A host with this many cores.
+import jax
+from videogan import parallel
+from videogan.configs import moving_mnist
+config = moving_mnist.get_config("tiny")
+config.batch_size, config.cpu_devices = {batch}, {wanted}
+{extra}
+print(json.dumps([parallel.split_cpu_cores(config), jax.device_count()]))
+"""
+
+
+@pytest.mark.parametrize("cores, batch, wanted, env, extra, expected", [
+    (3, 4, 0, {}, "", [2, 2]),  # One device per core, up to a divisor of the batch.
+    (3, 6, 0, {}, "", [3, 3]),
+    (4, 8, 2, {}, "", [2, 2]),  # A count of the config's.
+    (4, 8, 1, {}, "", [None, 1]),  # The default: one device.
+    (4, 8, 0, {"JAX_NUM_CPU_DEVICES": "3"}, "", [None, 3]),  # The user's count wins.
+    (4, 8, 0, {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, "", [None, 3]),
+    (4, 8, 0, {}, "config.mesh.fsdp = 2", [None, 1]),  # Not a data-parallel mesh: left alone.
+])
+def test_cpu_devices_split_the_batch_over_the_cores(cores, batch, wanted, env, extra, expected):
+  base = {k: v for k, v in os.environ.items() if k not in ("JAX_NUM_CPU_DEVICES", "XLA_FLAGS")}
+  code = _SPLIT.format(cores=cores, batch=batch, wanted=wanted, extra=extra)
+  out = subprocess.run([sys.executable, "-c", code], env={**base, "JAX_PLATFORMS": "cpu", **env},
+                       capture_output=True, text=True, check=True).stdout
+  assert json.loads(out.strip().splitlines()[-1]) == expected
+
+
+def test_a_negative_cpu_devices_fails_naming_the_key(tiny_config):
+  config = tiny_config()
+  config.cpu_devices = -1  # (A value of another type the config itself refuses.)
+  with pytest.raises(errors.ConfigError, match=r"config\.cpu_devices=-1"):
+    parallel.split_cpu_cores(config)

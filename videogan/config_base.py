@@ -95,6 +95,9 @@ def base_config() -> ml_collections.ConfigDict:
   # (-1 = all remaining devices); with fsdp > 1 the state leaves matched by an
   # "fsdp" rule (and >= min_size elements) are split fsdp ways, not replicated.
   config.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
+  # On a CPU-only host: the JAX CPU devices the batch splits over in training, 0 = one per core (up to a
+  # divisor of batch_size). Heavy steps gain, light ones lose (docs/performance.md). JAX_NUM_CPU_DEVICES wins.
+  config.cpu_devices = 1
   config.sharding = ml_collections.ConfigDict()
   config.sharding.rules = ((".*", "fsdp"),)  # (path regex, "fsdp" | "replicated" | PartitionSpec tuple)
   config.sharding.min_size = 2**14

@@ -93,8 +93,14 @@ def main(argv) -> None:
 
   from videogan import parallel
 
-  parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   try:
+    if FLAGS.mode in ("train", "train_enhancer") and not parallel.wants_distributed(FLAGS.distributed,
+                                                                                     FLAGS.coordinator_address):
+      devices = parallel.split_cpu_cores(FLAGS.config)  # Before JAX starts.
+      if devices:
+        logging.info("The batch splits over %d CPU devices (config.cpu_devices; JAX_NUM_CPU_DEVICES wins).", devices)
+    parallel.initialize_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
+                                    FLAGS.process_id)
     run(FLAGS.mode, FLAGS.config)
   except (errors.Error, OSError) as e:
     # Errors about the user's inputs: the message says what to fix, a traceback would bury it.

@@ -18,6 +18,7 @@ Rules are `(regex, spec)` pairs; `spec` is one of
 Leaves with fewer than `config.sharding.min_size` elements are replicated.
 """
 
+import importlib.util
 import math
 import os
 import re
@@ -29,6 +30,8 @@ import numpy as np
 from absl import logging
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from videogan import errors
 
 BATCH_AXES = ("data", "fsdp")
 FSDP_AXIS = "fsdp"
@@ -46,6 +49,37 @@ def run_once(fn, *args, out_shardings=None):
   lowered = jax.jit(fn, out_shardings=out_shardings).lower(*args)
   options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else {}
   return lowered.compile(compiler_options=options)(*args)
+
+
+def split_cpu_cores(config: ml_collections.ConfigDict) -> int | None:
+  """Before JAX starts: `config.cpu_devices` CPU devices (0: one per core, up to a divisor of the batch).
+
+  XLA:CPU runs one device's ops one after another, many of them on a single thread; with a
+  device per core a heavy step's batch halves run at once (2 cores, 128x128: 1.27x as fast), where
+  a light one loses more to the split than it gains (64x64 Moving MNIST: 0.73x); measured in
+  docs/performance.md. Leaves alone a count the user chose (JAX_NUM_CPU_DEVICES,
+  jax_num_cpu_devices or XLA_FLAGS' --xla_force_host_platform_device_count), a mesh that is not
+  data-parallel (one -1 axis, every other 1), and a host where JAX has an accelerator's plug-in
+  (libtpu, jax_cuda*_plugin, jax_rocm*_plugin) or is told other platforms. Returns the count set, or None.
+  """
+  wanted = config.get("cpu_devices", 1)
+  if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 0:
+    raise errors.ConfigError(f"config.cpu_devices={wanted!r}: expected 0 (one per core) or a positive integer.")
+  if wanted == 1 or jax.config.jax_num_cpu_devices >= 0 or "xla_force_host_platform_device_count" in os.environ.get(
+      "XLA_FLAGS", ""):
+    return None
+  sizes = [int(v) for v in config.mesh.values()]
+  if sizes.count(-1) != 1 or any(s not in (1, -1) for s in sizes):
+    return None
+  if os.environ.get("JAX_PLATFORMS", "cpu") != "cpu" or any(
+      importlib.util.find_spec(name) for name in ("libtpu", "jax_cuda12_plugin", "jax_cuda13_plugin",
+                                                   "jax_rocm60_plugin", "jax_rocm7_plugin")):
+    return None
+  if not wanted:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    wanted = max(n for n in range(1, cores + 1) if config.batch_size % n == 0)
+  jax.config.update("jax_num_cpu_devices", wanted)
+  return wanted
 
 
 def make_mesh(mesh_config: ml_collections.ConfigDict, devices=None) -> Mesh:
@@ -148,6 +182,11 @@ def _cluster_launched() -> bool:
   )
 
 
+def wants_distributed(mode: str = "auto", coordinator_address: str | None = None) -> bool:
+  """Whether `initialize_distributed(mode, coordinator_address, ...)` starts JAX's distributed runtime."""
+  return mode == "on" or (mode == "auto" and (coordinator_address is not None or _cluster_launched()))
+
+
 def initialize_distributed(
     mode: str = "auto",
     coordinator_address: str | None = None,
@@ -161,9 +200,9 @@ def initialize_distributed(
   including Cloud TPU VM pod slices); "off": never. Must run before any JAX computation. CPU collectives
   across processes use gloo.
   """
-  explicit = coordinator_address is not None
-  if mode == "off" or (mode == "auto" and not explicit and not _cluster_launched()):
+  if not wants_distributed(mode, coordinator_address):
     return
+  explicit = coordinator_address is not None
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if explicit:
     jax.distributed.initialize(coordinator_address, num_processes, process_id)

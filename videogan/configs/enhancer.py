@@ -80,6 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 16  # Patches per step, over all devices.
   config.total_steps = 2400  # ~25 min on 2 CPU cores.
   config.mesh = ml_collections.ConfigDict({"data": -1})
+  config.cpu_devices = 1  # CPU devices the batch splits over, 0 = one per core (videogan/parallel.py).
 
   config.log_every = 50
   config.checkpoint_every = 500

@@ -43,6 +43,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.discriminator.temporal_widths = (32, 64, 128, 256)
   config.batch_size = 8
   config.total_steps = 20_000
+  # On CPU the batch splits over the cores: on 2 cores the step is 1.15x as fast at 64x64, 1.27x at 128x128
+  # (docs/performance.md).
+  config.cpu_devices = 0
 
   if variant == "128":
     config.data.image_size = 128
