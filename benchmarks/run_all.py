@@ -28,6 +28,7 @@ flags.DEFINE_integer("rounds", 10, "Interleaved JAX / PyTorch rounds per config.
 flags.DEFINE_integer("steps", 20, "Timed steps per round at 64x64 (at 128x128 a quarter).")
 flags.DEFINE_integer("threads", 2, "PyTorch threads.")
 flags.DEFINE_string("impl", "fold", "The twin's conv formulation (torch_twin.py --impl).")
+flags.DEFINE_list("twin_flags", [], "More torch_twin.py flags, e.g. --small_grid (comma-separated).")
 flags.DEFINE_list("configs", None, "Only these names of CONFIGS (default: all).")
 flags.DEFINE_string("json_out", None, "Also write every raw result here.")
 FLAGS = flags.FLAGS
@@ -55,7 +56,7 @@ def rounds(config: list[str], steps: int, has_torch: bool) -> dict:
       if who == "torch" and not has_torch:
         continue
       r = (run("train_step.py", *timing) if who == "jax" else
-           run("torch_twin.py", *timing, "--impl", FLAGS.impl, "--threads", str(FLAGS.threads)))
+           run("torch_twin.py", *timing, "--impl", FLAGS.impl, "--threads", str(FLAGS.threads), *FLAGS.twin_flags))
       out["runs"].append({"round": i, "who": who, "result": r})
       if r:
         out[who].append(r["step_s"])

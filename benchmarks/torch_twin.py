@@ -17,9 +17,12 @@ videogan/models/layers.py:
 
 both in channels-last memory format, `torch.set_num_threads(--threads)`. The
 convs pad through their `padding=` argument where SAME padding is symmetric
-(`--explicit_pad`: an F.pad copy first, as the first twin did), and an upsampling
-conv runs on the small grid as videogan's (`--nosmall_grid`: upsample, then
-convolve), so both compute the same arithmetic.
+(`--explicit_pad`: an F.pad copy first, as the first twin did). An upsampling conv
+convolves the upsampled frames, the same function as videogan's small-grid form and
+in PyTorch the faster (`--small_grid`: videogan's arithmetic, 1.14x slower at 64x64 and
+1.27x at 128x128 here). `--fused` (Adam's fused kernel) and `--compile` (torch.compile
+of G and D) are options, off by default: neither was faster here (docs/performance.md). Its spectral norm iterates as flax's, and benchmarks/same_losses.py
+checks that from videogan's weights and draws it gives videogan's losses.
 Never imported by the videogan package.
 """
 
@@ -41,8 +44,11 @@ flags.DEFINE_enum("impl", "fold", ["fold", "conv3d"], "How (2+1)D convs are comp
 flags.DEFINE_integer("threads", 2, "torch.set_num_threads.")
 flags.DEFINE_integer("steps", 10, "Timed steps.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps.")
-flags.DEFINE_bool("small_grid", True, "Upsampling convs on the small grid, as videogan's (False: upsample, then conv).")
+flags.DEFINE_bool("small_grid", False, "Upsampling convs on the small grid, as videogan's (default: upsample, then "
+                  "conv, the same function and faster in PyTorch).")
 flags.DEFINE_bool("explicit_pad", False, "Pad with an F.pad copy before every conv (the first twin's way).")
+flags.DEFINE_bool("fused", False, "Adam(fused=True): one kernel per optimizer step.")
+flags.DEFINE_bool("compile", False, "torch.compile G and D (the first steps compile).")
 flags.DEFINE_bool("json", False, "Print one JSON line instead of text.")
 FLAGS = flags.FLAGS
 
@@ -52,8 +58,9 @@ class Options:
   """How the twin computes its layers (the command's flags)."""
 
   impl: str = "fold"  # "fold": Conv2d on folded frames; "conv3d": Conv3d.
-  small_grid: bool = True  # Upsampling convs on the small grid, as videogan's.
+  small_grid: bool = False  # Upsampling convs on the small grid, as videogan's (slower in PyTorch).
   explicit_pad: bool = False  # An F.pad copy before every conv, as the first twin.
+  fused: bool = False  # Adam(fused=True).
 
 
 def same_padding(kernel: int, stride: int, size: int) -> tuple[int, int]:
@@ -409,8 +416,9 @@ def build(config, opts=Options()):
   opt = config.optimizer
   if opt.decay != "none":  # A schedule costs nothing per step; the twin keeps to constant learning rates.
     raise ValueError(f"config.optimizer.decay={opt.decay!r}: the twin has constant learning rates ('none').")
-  g_opt = torch.optim.Adam(gen.parameters(), opt.g_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps)
-  d_opt = torch.optim.Adam(disc.parameters(), opt.d_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps)
+  fused = {"fused": True} if opts.fused else {}
+  g_opt = torch.optim.Adam(gen.parameters(), opt.g_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps, **fused)
+  d_opt = torch.optim.Adam(disc.parameters(), opt.d_learning_rate, betas=(opt.b1, opt.b2), eps=opt.eps, **fused)
   ema = [p.detach().clone() for p in gen.parameters()]
   return gen, disc, g_opt, d_opt, ema
 
@@ -560,7 +568,9 @@ def load_videogan(gen, disc, g_params, d_params, d_stats) -> None:
 def benchmark(config, steps: int, warmup: int) -> dict:
   torch.set_num_threads(FLAGS.threads)
   torch.manual_seed(0)
-  gen, disc, g_opt, d_opt, ema = build(config, Options(FLAGS.impl, FLAGS.small_grid, FLAGS.explicit_pad))
+  gen, disc, g_opt, d_opt, ema = build(config, Options(FLAGS.impl, FLAGS.small_grid, FLAGS.explicit_pad, FLAGS.fused))
+  if FLAGS.compile:
+    gen, disc = torch.compile(gen), torch.compile(disc)
   c, size = config.data.channels, config.data.image_size
   real = (torch.rand(config.batch_size, c, config.data.clip_len, size, size) * 2 - 1).contiguous(
       memory_format=torch.channels_last_3d)
@@ -575,6 +585,8 @@ def benchmark(config, steps: int, warmup: int) -> dict:
   step_s = step_timing.step_time(times, config)
   return {
       "impl": FLAGS.impl,
+      "options": {"small_grid": FLAGS.small_grid, "explicit_pad": FLAGS.explicit_pad, "fused": FLAGS.fused,
+                  "compile": FLAGS.compile},
       "threads": torch.get_num_threads(),
       "batch": config.batch_size,
       "g_params": sum(p.numel() for p in gen.parameters()),

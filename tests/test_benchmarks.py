@@ -48,14 +48,15 @@ def test_profile_of_the_tiny_step_times_ops_of_every_part():
 @pytest.mark.parametrize("config, options", [
     ("configs/moving_mnist.py", []),  # The 64x64 default: sprites, D pooled by sums.
     ("configs/video_folder.py:128", ["--config.batch_size=2"]),  # The 128x128 default: style, flattened D.
-    ("configs/video_folder.py:128", ["--config.batch_size=2", "--nosmall_grid", "--explicit_pad"]),
+    ("configs/video_folder.py:128", ["--config.batch_size=2", "--small_grid", "--explicit_pad"]),
 ])
 def test_the_torch_twin_and_videogan_give_the_same_losses(config, options):
   # The benchmark races the same model: from videogan's initial state, with its latents and frame indices,
   # the twin's L_D and L_G match videogan's at each of 3 steps. Step 0 checks both forward passes and D's
   # backward pass and Adam update (L_G is taken through the updated D); step 1's L_D, G's. Adam amplifies
   # rounding after that (m / sqrt(v) is +-1 for any gradient, however small): by step 2 videogan's own fold
-  # and native layers differ by ~1e-3 (benchmarks/same_losses.py --jax_native).
+  # and native layers differ by ~1e-3 (benchmarks/same_losses.py --jax_native). The twin's other forms (its
+  # upsampling convs on the small grid, an F.pad per conv) must give the same too.
   out = subprocess.run([sys.executable, "benchmarks/same_losses.py", "--config", config, *options, "--json"],
                        cwd=REPO, capture_output=True, text=True, check=True).stdout
   steps = json.loads(out.strip().splitlines()[-1])["steps"]
