@@ -54,10 +54,10 @@ def run_once(fn, *args, out_shardings=None):
 def split_cpu_cores(config: ml_collections.ConfigDict) -> int | None:
   """Before JAX starts: `config.cpu_devices` CPU devices (0: one per core, up to a divisor of the batch).
 
-  XLA:CPU runs one device's ops one after another, many of them on a single thread; with a
-  device per core a heavy step's batch halves run at once (2 cores, 128x128: 1.27x as fast), where
-  a light one loses more to the split than it gains (64x64 Moving MNIST: 0.73x); measured in
-  docs/performance.md. Leaves alone a count the user chose (JAX_NUM_CPU_DEVICES,
+  With one device XLA:CPU keeps two cores only partly busy (the 128x128 step's ops add up to 1.2
+  cores' time); with a device per core the batch's parts run at once (1.6 cores busy, the step
+  1.27x as fast), where a light step loses more to the split than it gains (64x64 Moving MNIST:
+  0.73x); measured in docs/performance.md. Leaves alone a count the user chose (JAX_NUM_CPU_DEVICES,
   jax_num_cpu_devices or XLA_FLAGS' --xla_force_host_platform_device_count), a mesh that is not
   data-parallel (one -1 axis, every other 1), and a host where JAX has an accelerator's plug-in
   (libtpu, jax_cuda*_plugin, jax_rocm*_plugin) or is told other platforms. Returns the count set, or None.
