@@ -27,7 +27,7 @@ from videogan.gan import state as state_lib
 from videogan.gan import train_step as train_step_lib
 from videogan.models.gan import VideoGAN
 
-FLAGS = flags.FLAGS  # torch_twin's: --config, --steps, --impl, --small_grid, --explicit_pad, --threads, --json.
+FLAGS = flags.FLAGS  # torch_twin's: --config, --steps, --impl, --small_grid, --explicit_pad, --fused, --threads, --json.
 FLAGS.set_default("steps", 3)
 flags.DEFINE_bool("jax_native", False, "Also run videogan with conv_impl='native': the rounding between two JAX forms.")
 
@@ -75,8 +75,7 @@ def compare(config, steps: int, opts: torch_twin.Options, jax_native: bool = Fal
 
 def main(argv):
   del argv
-  r = compare(FLAGS.config, FLAGS.steps, torch_twin.Options(FLAGS.impl, FLAGS.small_grid, FLAGS.explicit_pad),
-              FLAGS.jax_native)
+  r = compare(FLAGS.config, FLAGS.steps, torch_twin.Options.from_flags(), FLAGS.jax_native)
   if FLAGS.json:
     print(json.dumps(r))
     return

@@ -21,8 +21,9 @@ convs pad through their `padding=` argument where SAME padding is symmetric
 convolves the upsampled frames, the same function as videogan's small-grid form and
 in PyTorch the faster (`--small_grid`: videogan's arithmetic, 1.14x slower at 64x64 and
 1.27x at 128x128 here). `--fused` (Adam's fused kernel) and `--compile` (torch.compile
-of G and D) are options, off by default: neither was faster here (docs/performance.md). Its spectral norm iterates as flax's, and benchmarks/same_losses.py
-checks that from videogan's weights and draws it gives videogan's losses.
+of G and D) are options, off by default: neither was faster here (docs/performance.md).
+Its spectral norm iterates as flax's, and benchmarks/same_losses.py checks that from
+videogan's weights and draws it gives videogan's losses.
 Never imported by the videogan package.
 """
 
@@ -61,6 +62,10 @@ class Options:
   small_grid: bool = False  # Upsampling convs on the small grid, as videogan's (slower in PyTorch).
   explicit_pad: bool = False  # An F.pad copy before every conv, as the first twin.
   fused: bool = False  # Adam(fused=True).
+
+  @classmethod
+  def from_flags(cls) -> "Options":
+    return cls(FLAGS.impl, FLAGS.small_grid, FLAGS.explicit_pad, FLAGS.fused)
 
 
 def same_padding(kernel: int, stride: int, size: int) -> tuple[int, int]:
@@ -347,6 +352,7 @@ class Discriminator(nn.Module):
                spatial_depth=1):
     super().__init__()
     self.summed = summed = pooling == "sum"  # Then each logit has one input per channel.
+    self.spatial_depth = spatial_depth
     wrap = spectral_norm if sn else (lambda m: m)
     self.spatial = nn.ModuleList()
     for c_in, c_out in zip((channels, *spatial_widths[:-1]), spatial_widths, strict=True):
@@ -551,7 +557,7 @@ def load_videogan(gen, disc, g_params, d_params, d_stats) -> None:
     if parametrize.is_parametrized(module):
       put(module.parametrizations.weight[0].u, stats[f"{name}/kernel/u"])
 
-  depth = len(disc.spatial) // len([n for n in d_params if n.startswith("spatial") and "_" not in n])
+  depth = disc.spatial_depth
   for i, layer in enumerate(disc.spatial):
     name = f"spatial{i // depth}" + (f"_{i % depth}" if i % depth else "")
     conv(layer, d_params[name])
@@ -568,7 +574,7 @@ def load_videogan(gen, disc, g_params, d_params, d_stats) -> None:
 def benchmark(config, steps: int, warmup: int) -> dict:
   torch.set_num_threads(FLAGS.threads)
   torch.manual_seed(0)
-  gen, disc, g_opt, d_opt, ema = build(config, Options(FLAGS.impl, FLAGS.small_grid, FLAGS.explicit_pad, FLAGS.fused))
+  gen, disc, g_opt, d_opt, ema = build(config, Options.from_flags())
   if FLAGS.compile:
     gen, disc = torch.compile(gen), torch.compile(disc)
   c, size = config.data.channels, config.data.image_size
