@@ -87,6 +87,31 @@ def test_g_gradient_is_dL_G_through_the_updated_discriminator(setup):
   np.testing.assert_allclose(metrics["g_grad_norm"], optax_global_norm(grads), rtol=1e-4)
 
 
+def test_d_step_equals_one_pass_over_real_and_fake(setup):
+  """The step's two D passes (real, then fake, from the same stats) give one pass over [real; fake]'s
+  L_D, gradient and updated spectral-norm stats, written directly."""
+  from videogan import losses
+
+  config, state, batch, step = setup
+  rng = jax.random.key(9)
+  new, metrics = step(state, batch, rng)
+  gan = VideoGAN.from_config(config)
+  z_rng, d_frames_rng, _ = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+  b = config.batch_size
+  both = jnp.concatenate([batch["video"], gan.generate(state.g_params, z_rng, b)])
+  frame_idx = gan.frame_indices(d_frames_rng, b)
+
+  def one_pass(d_params):
+    logits, stats = gan.discriminate(d_params, state.d_stats, both, jnp.concatenate([frame_idx, frame_idx]),
+                                     update_stats=True)
+    return sum(losses.non_saturating_d_loss(logit[:b], logit[b:]) for logit in logits.values()), stats
+
+  (loss, stats), grads = jax.jit(jax.value_and_grad(one_pass, has_aux=True))(state.d_params)
+  np.testing.assert_allclose(metrics["d_loss"], loss, rtol=1e-5)
+  np.testing.assert_allclose(metrics["d_grad_norm"], optax_global_norm(grads), rtol=1e-4)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), new.d_stats, stats)
+
+
 def optax_global_norm(tree):
   return np.sqrt(sum(np.sum(np.square(np.asarray(x, np.float64))) for x in jax.tree.leaves(tree)))
 

@@ -80,20 +80,19 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
   regulariser = r1 if r1_weight > 0 else (lambda *_: jnp.zeros(()))
 
   def d_objective(d_params, d_stats, real, fake, frame_idx, label, step, aug_rng):
-    # One forward pass over [T(real); T(fake)] so the spectral-norm power
-    # iteration advances exactly once per step.
+    # D judges T(real) and T(fake) in two passes from the same stats: the first
+    # advances the spectral-norm power iteration (once per step) and returns it,
+    # the second computes the same normalised weights without storing them. So
+    # the logits are those of one pass over [T(real); T(fake)], from two
+    # independent chains that XLA:CPU runs on both cores (docs/performance.md).
     b = real.shape[0]
     both = augment.augment(aug_rng, jnp.concatenate([real, fake]), policy)
-    real = both[:b]
-    logits, d_stats = gan.discriminate(
-        d_params, d_stats, both, jnp.concatenate([frame_idx, frame_idx]), update_stats=True,
-        label=None if label is None else jnp.concatenate([label, label]),
-    )
-    real_logits = {head: logit[:b] for head, logit in logits.items()}
-    fake_logits = {head: logit[b:] for head, logit in logits.items()}
-    gan_loss = sum(d_gan_loss(real_logits[h], fake_logits[h]) for h in logits)
-    penalty = regulariser(d_params, d_stats, real, frame_idx, label, step)
-    return gan_loss + penalty, (d_stats, real_logits, fake_logits, penalty)
+    real, fake = both[:b], both[b:]
+    real_logits, new_stats = gan.discriminate(d_params, d_stats, real, frame_idx, update_stats=True, label=label)
+    fake_logits, _ = gan.discriminate(d_params, d_stats, fake, frame_idx, update_stats=False, label=label)
+    gan_loss = sum(d_gan_loss(real_logits[h], fake_logits[h]) for h in real_logits)
+    penalty = regulariser(d_params, new_stats, real, frame_idx, label, step)
+    return gan_loss + penalty, (new_stats, real_logits, fake_logits, penalty)
 
   def g_objective(fake, real, d_params, d_stats, frame_idx, label, aug_rng):
     seen = augment.augment(aug_rng, fake, policy)  # T(G(z)); G(z) itself without `augment`.
