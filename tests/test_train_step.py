@@ -73,8 +73,7 @@ def test_g_gradient_is_dL_G_through_the_updated_discriminator(setup):
   config, state, batch, step = setup
   rng = jax.random.key(7)
   new, metrics = step(state, batch, rng)
-  gan = VideoGAN.from_config(config)
-  z_rng, _, g_frames_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+  gan, (z_rng, _, g_frames_rng) = VideoGAN.from_config(config), step_draws(state, rng)
   b = config.batch_size
 
   def direct_g_loss(g_params):
@@ -95,8 +94,7 @@ def test_d_step_equals_one_pass_over_real_and_fake(setup):
   config, state, batch, step = setup
   rng = jax.random.key(9)
   new, metrics = step(state, batch, rng)
-  gan = VideoGAN.from_config(config)
-  z_rng, d_frames_rng, _ = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+  gan, (z_rng, d_frames_rng, _) = VideoGAN.from_config(config), step_draws(state, rng)
   b = config.batch_size
   both = jnp.concatenate([batch["video"], gan.generate(state.g_params, z_rng, b)])
   frame_idx = gan.frame_indices(d_frames_rng, b)
@@ -110,6 +108,11 @@ def test_d_step_equals_one_pass_over_real_and_fake(setup):
   np.testing.assert_allclose(metrics["d_loss"], loss, rtol=1e-5)
   np.testing.assert_allclose(metrics["d_grad_norm"], optax_global_norm(grads), rtol=1e-4)
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), new.d_stats, stats)
+
+
+def step_draws(state, rng):
+  """The step's keys for G's latents, D's frames and G's frames, split as train_step splits them."""
+  return jax.random.split(jax.random.fold_in(rng, state.step), 3)
 
 
 def optax_global_norm(tree):
