@@ -20,7 +20,7 @@ from pathlib import Path
 from absl import app, flags
 from interleave import cell, quartiles, run
 
-flags.DEFINE_string("a", "", "Variant A: NAME=VALUE environment settings and train_step.py flags.")
+flags.DEFINE_string("a", "", "Variant A: NAME=VALUE environment settings and flags of the --script.")
 flags.DEFINE_string("b", "", "Variant B, as A.")
 flags.DEFINE_integer("rounds", 6, "Interleaved rounds.")
 flags.DEFINE_enum("script", "train_step.py", ["train_step.py", "torch_twin.py"], "The benchmark to run.")

@@ -464,7 +464,7 @@ def make_step(config, gen, disc, g_opt, d_opt, ema, draw=None):
     nonlocal count
     z = draw()
     fake = gen(z["content"], z["motion_noise"])  # G(z), once.
-    # 1. D step on [real; G(z)] in one pass (one spectral-norm power iteration).
+    # 1. D step on [real; G(z)] in one pass (one spectral-norm power iteration; videogan's two passes compute the same).
     disc.train()
     idx = z["d_idx"]
     s, tm = disc(torch.cat([real, fake.detach()]), torch.cat([idx, idx]))
