@@ -103,6 +103,35 @@ def test_context_dropout_draws_the_last_clips_whole_and_l1_skips_them(counter_vi
   np.testing.assert_allclose(float(metrics["g_l1"]), np.abs(fake[:2, 4:] - np.asarray(real[:2, 4:])).mean(), rtol=1e-5)
 
 
+def test_rollout_training_continues_clips_from_their_own_frames_and_l1_skips_them(counter_video):
+  config = counter_config(counter_video)
+  config.model.rollout_fraction = 0.5
+  gan = VideoGAN.from_config(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  state = state_lib.create_state(jax.random.key(0), gan, g_tx, d_tx)
+  assert (gan.without_context(4), gan.rolled_out(4), gan.continuing_truth(4)) == (2, 1, 1)
+  real = jax.random.uniform(jax.random.key(3), (4, 10, 32, 32, 3), minval=-1, maxval=1)
+  rng = jax.random.key(4)
+  clips = np.asarray(gan.generate(state.g_params, rng, 4, rollout=True, context=real[:, :4]))
+  # By hand with the generator module: the two clips given context from the real frames, then the second of
+  # them continued from its own last 4 frames with the next latents; the whole clips are unchanged.
+  def apply(latents, context):
+    return np.asarray(gan.generator.apply({"params": state.g_params}, **latents, context=context))
+
+  first = apply(gan.latents(rng, 2), real[:2, :4])
+  second = apply(gan.latents(jax.random.fold_in(rng, 2), 1), first[1:, -4:])
+  plain = np.asarray(gan.generate(state.g_params, rng, 4, context=real[:, :4]))
+  np.testing.assert_allclose(clips[0], first[0], atol=1e-6)
+  np.testing.assert_allclose(clips[1], second[0], atol=1e-6)
+  np.testing.assert_array_equal(clips[1, :4], first[1, -4:])  # Its context: G's own frames, passed through.
+  np.testing.assert_array_equal(clips[2:], plain[2:])
+  # The step's L1 toward the truth covers the one clip that continues the real frames.
+  _, metrics = jax.jit(make_train_step(gan, config))(state, {"video": real}, rng)
+  z_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)[0]
+  fake = np.asarray(gan.generate(state.g_params, z_rng, 4, rollout=True, context=real[:, :4]))
+  np.testing.assert_allclose(float(metrics["g_l1"]), np.abs(fake[:1, 4:] - np.asarray(real[:1, 4:])).mean(), rtol=1e-5)
+
+
 def test_distances_against_scipy_and_a_loop():
   rng = np.random.default_rng(0)
   clips = rng.integers(0, 256, (5, 3, 8, 8, 3), dtype=np.uint8)

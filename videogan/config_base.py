@@ -57,6 +57,9 @@ def base_config() -> ml_collections.ConfigDict:
   # With context frames: the share of each batch G draws without them (whole clips), so one model both
   # extends a video and makes new clips (`--mode sample`); 0: always with context.
   config.model.context_dropout = 0.0
+  # With context frames: the share of the clips given context that training continues a second time from
+  # their own last k frames, so D judges windows across a rollout's seam (videogan/models/gan.py); 0: off.
+  config.model.rollout_fraction = 0.0
   config.model.num_classes = 0  # > 0: class-conditional G and projection D (needs a labelled video source).
   # G: one family's block, chosen by name (videogan/models/generators/: its options and their defaults).
   config.model.generator = generators.default_config("gru")

@@ -116,6 +116,9 @@ def validate(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None =
   _check(config, "model.num_classes", lambda n: isinstance(n, int) and n >= 0, "an integer >= 0")
   _check(config, "model.context_dropout", lambda x: x == 0 or (0 < x < 1 and config.model.context_frames > 0),
          "0, or a fraction in (0, 1) of each batch drawn without context by a model with model.context_frames > 0")
+  _check(config, "model.rollout_fraction", lambda x: x == 0 or (0 < x <= 1 and config.model.context_frames > 0),
+         "0, or a fraction in (0, 1] of the clips given context continued again by a model with "
+         "model.context_frames > 0")
   _check(config, "prediction_l1", lambda x: x == 0 or (x > 0 and config.model.context_frames > 0),
          "0, or > 0 for a prediction model (model.context_frames > 0)")
   if config.model.num_classes and config.data.source == "moving_mnist":

@@ -22,7 +22,10 @@ predicted frames t >= k to L_G (`prediction_l1`; adversarial + L1 as in
 pix2pix and Mathieu et al., 2016), which ties the continuation to the truth.
 With `model.context_dropout` p, the last round(p B) clips of each fake batch
 are drawn without context (whole clips, G(z)), so one G learns both jobs; the
-L1 term then covers only the clips that had context.
+L1 term then covers only the clips that had context. With `model.rollout_fraction`
+some of those are continued once more from their own last k frames, and D
+judges that second window (G(z' | G(z | x_<k)_{T-k:T})): what a rollout's later
+windows are made of; the L1 term skips them too (they have no truth).
 
 With `augment` (DiffAugment, videogan/augment.py), D sees only T(x) and T(G(z)), one
 random differentiable transform per clip, drawn anew for the D and the G step;
@@ -97,7 +100,7 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
   def g_objective(fake, real, d_params, d_stats, frame_idx, label, aug_rng):
     seen = augment.augment(aug_rng, fake, policy)  # T(G(z)); G(z) itself without `augment`.
     logits, _ = gan.discriminate(d_params, d_stats, seen, frame_idx, update_stats=False, label=label)
-    given = fake.shape[0] - gan.without_context(fake.shape[0])  # Clips drawn with context come first.
+    given = gan.continuing_truth(fake.shape[0])  # Clips that continue the real context come first.
     l1 = jnp.mean(jnp.abs(fake[:given, k:] - real[:given, k:])) if l1_weight else jnp.zeros(())
     return sum(g_gan_loss(logit) for logit in logits.values()) + l1_weight * l1, l1
 
@@ -111,7 +114,7 @@ def make_train_step(gan: VideoGAN, config: ml_collections.ConfigDict) -> Callabl
     d_aug_rng, g_aug_rng = jax.random.split(jax.random.fold_in(step_rng, 1))  # Used only with `augment`.
 
     # G(z), and the VJP that maps a gradient w.r.t. the clips to one w.r.t. G's params.
-    fake, g_vjp = jax.vjp(lambda g_params: gan.generate(g_params, z_rng, b, **cond), state.g_params)
+    fake, g_vjp = jax.vjp(lambda g_params: gan.generate(g_params, z_rng, b, rollout=True, **cond), state.g_params)
 
     # 1. D step: descend L_D in D's parameters; G(z) is a constant here.
     frame_idx = gan.frame_indices(d_frames_rng, b)

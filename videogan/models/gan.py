@@ -25,6 +25,9 @@ class VideoGAN:
   context_frames: int = 0  # Given frames a clip continues (0: unconditional).
   num_classes: int = 0  # > 0: class-conditional G and D.
   context_dropout: float = 0.0  # With context frames: the share of each batch drawn without them.
+  # With context frames: the share of the clips given context that training continues a second time,
+  # from their own last k frames (a rollout's second window, as `--mode extend` chains them).
+  rollout_fraction: float = 0.0
   # Dtype of G's and D's arithmetic. bfloat16 keeps float32 parameters (and
   # optimizer states and losses): they are cast on the way in, and clips,
   # logits and spectral-norm stats come back as float32.
@@ -61,6 +64,7 @@ class VideoGAN:
         context_frames=config.model.context_frames,
         num_classes=config.model.num_classes,
         context_dropout=config.model.context_dropout,
+        rollout_fraction=config.model.rollout_fraction,
         compute_dtype=config.model.compute_dtype,
     )
 
@@ -76,6 +80,15 @@ class VideoGAN:
   def without_context(self, batch: int) -> int:
     """How many of a training batch's `batch` clips G draws without context: the last round(batch * dropout)."""
     return min(round(batch * self.context_dropout), batch - 1) if self.context_frames and batch > 1 else 0
+
+  def rolled_out(self, batch: int) -> int:
+    """How many of the clips given context training continues once more: the last round(given * fraction) of them."""
+    given = batch - self.without_context(batch)
+    return min(round(given * self.rollout_fraction), given - 1) if self.context_frames and given > 1 else 0
+
+  def continuing_truth(self, batch: int) -> int:
+    """How many of a training batch's first clips continue the real context (those an L1 to the truth fits)."""
+    return batch - self.without_context(batch) - self.rolled_out(batch) if self.context_frames else 0
 
   def latents(self, rng: jax.Array, batch: int, with_context: bool = True) -> dict[str, jax.Array]:
     """Noise for `batch` clips: motion noise for the clip's generated (non-context) frames."""
@@ -96,11 +109,15 @@ class VideoGAN:
     dtype = jnp.dtype(self.compute_dtype)
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
-  def generate(self, g_params, rng: jax.Array, batch: int, **conditioning) -> jax.Array:
+  def generate(self, g_params, rng: jax.Array, batch: int, rollout: bool = False, **conditioning) -> jax.Array:
     """Samples `batch` clips [B, T, H, W, C] in [-1, 1] from fresh latents (and `context`/`label`).
 
     With context and `context_dropout`, the last `without_context(batch)`
-    clips ignore their context and are drawn whole.
+    clips ignore their context and are drawn whole. With `rollout` (training),
+    the last `rolled_out(batch)` clips given context are continued a second
+    time from their own last k frames: such a clip is [G's k frames, the second
+    window's new frames], a window that straddles the seam between two windows
+    of a rollout, so D judges what G makes from its own frames.
     """
     if self.context_frames and "context" not in conditioning and not self.draws_whole_clips:
       raise ValueError(f"this generator continues {self.context_frames} context frame(s) and was not trained to draw "
@@ -112,8 +129,15 @@ class VideoGAN:
     parts = []
     if given:
       cond = {k: v[:given] for k, v in conditioning.items()}
-      parts.append(self.generator.apply(params, **self._compute(self.latents(rng, given, with_context)),
-                                        **self._compute(cond)))
+      clips = self.generator.apply(params, **self._compute(self.latents(rng, given, with_context)),
+                                   **self._compute(cond))
+      rolled = self.rolled_out(batch) if rollout and with_context else 0
+      if rolled:  # The gradient flows through both windows (back-propagation through the rollout).
+        again = {k: v[given - rolled :] for k, v in cond.items()} | {"context": clips[given - rolled :, -self.context_frames :]}
+        second = self.generator.apply(params, **self._compute(self.latents(jax.random.fold_in(rng, 2), rolled)),
+                                      **self._compute(again))
+        clips = jnp.concatenate([clips[: given - rolled], second])
+      parts.append(clips)
     if free:
       cond = {k: v[given:] for k, v in conditioning.items() if k != "context"}
       latents = self.latents(jax.random.fold_in(rng, 1), free, with_context=False)
