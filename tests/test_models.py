@@ -386,3 +386,45 @@ def test_style_sprite_layers_are_composited_over_the_frames_by_opacity(tiny_conf
     square[:] = a * c + (1 - a) * square
   np.testing.assert_allclose(frames, want, atol=1e-5)
   assert np.abs(frames - np.asarray(plain.apply({"params": params}, **latents))).max() > 0.05
+
+
+@pytest.mark.parametrize("with_context", [False, True])
+def test_style_warp_moves_the_previous_frame_by_its_flow(tiny_config, with_context):
+  """`warp`: out_t = m_t warp(out_{t-1}, f_t) + (1 - m_t) synth_t, against scipy's bilinear sampling in a loop;
+  out_{-1} is the last context frame, or out_0 = synth_0 for a whole clip."""
+  from scipy import ndimage
+
+  config = tiny_config("tiny_predict" if with_context else "tiny")
+  config.model.generator = generators.default_config("style", like=config.model.generator, warp=True)
+  gan = VideoGAN.from_config(config)
+  k = gan.context_frames
+  latents = gan.latents(jax.random.key(1), 2)
+  context = jax.random.uniform(jax.random.key(5), (2, k, 32, 32, 1), minval=-1, maxval=1) if k else None
+  cond = {"context": context} if k else {}
+  params = gan.generator.init(jax.random.key(0), **latents, **cond)["params"]
+  head = params["to_flow"]  # Flows of a few pixels and masks away from 1/2, as training gives.
+  params = {**params, "to_flow": {"kernel": jax.random.normal(jax.random.key(3), head["kernel"].shape) * 2.0,
+                                  "bias": jnp.array([0.7, -1.3, 0.5])}}
+  frames, state = gan.generator.apply({"params": params}, **latents, **cond, mutable=["intermediates"])
+  synth = np.asarray(state["intermediates"]["synth"][0], np.float64)
+  head = np.asarray(state["intermediates"]["warp_head"][0], np.float64)
+  flow, mask = head[..., :2], 1 / (1 + np.exp(-head[..., 2:]))
+  assert np.abs(flow).max() > 1 and 0.1 < mask.mean() < 0.9
+  rows, cols = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+  want = []
+  prev = np.asarray(context[:, -1], np.float64) if k else None
+  for t in range(synth.shape[1]):
+    if prev is None:
+      out = synth[:, 0]
+    else:
+      moved = np.stack([np.stack([ndimage.map_coordinates(prev[b, ..., c], [rows - flow[b, t, ..., 0],
+                                                                             cols - flow[b, t, ..., 1]],
+                                                          order=1, mode="nearest") for c in range(prev.shape[-1])],
+                                 -1) for b in range(prev.shape[0])])
+      out = mask[:, t] * moved + (1 - mask[:, t]) * synth[:, t]
+    want.append(out)
+    prev = out
+  frames = np.asarray(frames)
+  np.testing.assert_allclose(frames[:, k:], np.stack(want, 1), atol=1e-4)
+  if k:
+    np.testing.assert_array_equal(frames[:, :k], np.asarray(context))

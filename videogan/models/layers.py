@@ -104,11 +104,12 @@ class SpatialConv(nn.Module):
   upsample: int = 1
   small_grid_upsample: bool = True
   impl: Impl = "fold"
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param(
-        "kernel", nn.initializers.lecun_normal(), (self.kernel, self.kernel, x.shape[-1], self.features)
+        "kernel", self.kernel_init, (self.kernel, self.kernel, x.shape[-1], self.features)
     ).astype(x.dtype)  # Computes in the input's dtype (see VideoGAN.compute_dtype).
     bias = self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype) if self.use_bias else 0.0
     if self.small_grid_upsample and (self.impl, self.upsample, self.kernel, self.stride) == ("fold", 2, 3, 1):

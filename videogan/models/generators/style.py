@@ -41,6 +41,17 @@ place of its still background): a thing keeps its shape while it moves, which
 per-frame synthesis does not promise, and the synthesis still draws whatever
 is not a sprite, including a background that changes (a camera that moves).
 
+Warped frames (`warp = True`): the frames above are drawn each on its own, so nothing
+carries a thing's pixels from one frame to the next. With `warp`, the last block also
+draws a flow f_t (pixels) and a mask m_t per frame, and the clip is made recurrently,
+as flow-based video predictors (vid2vid, Wang et al., 2018; voxel flow, Liu et al., 2017) do:
+
+  out_t = m_t warp(out_{t-1}, f_t) + (1 - m_t) synth_t,   warp(x, f)(p) = x(p - f(p)) (bilinear)
+  out_{-1} = the last context frame (a continuation moves the given pixels), or out_0 = synth_0 (whole clips)
+
+so motion can move the pixels themselves (a texture, a digit), and the synthesis fills
+in what is new. f starts at zero and m at 1/2.
+
 Context frames (extension) add the encoder's features to every resolution,
 as in every family (`common.GeneratorBase`).
 """
@@ -76,7 +87,36 @@ def default_config() -> ml_collections.ConfigDict:
       "sprite_motion_dim": 16,  # Their GRU's state.
       "sprite_positions": "subpixel",  # Or "pixel" (whole pixels; `sprites.translate`).
       "sprite_opacity_offset": 0.0,  # Added to their opacity logits; < 0: they start see-through.
+      "warp": False,  # Each frame the previous one warped by a drawn flow, blended with its synthesis (below).
   })
+
+
+def warp(image: jax.Array, flow: jax.Array) -> jax.Array:
+  """`image` [B, H, W, C] sampled at p - flow(p), flow [B, H, W, 2] in pixels (rows, columns); bilinear,
+  the edge pixels repeated outside."""
+  h, w = image.shape[1:3]
+  grid = jnp.stack(jnp.meshgrid(jnp.arange(h, dtype=flow.dtype), jnp.arange(w, dtype=flow.dtype), indexing="ij"), -1)
+  coords = grid - flow
+
+  def channel(x, c):  # [H, W], [H, W, 2]
+    return jax.scipy.ndimage.map_coordinates(x, [c[..., 0], c[..., 1]], order=1, mode="nearest")
+
+  return jax.vmap(jax.vmap(channel, in_axes=(2, None), out_axes=2))(image, coords)
+
+
+def warp_recurrence(synth: jax.Array, flow: jax.Array, mask: jax.Array, start: jax.Array | None) -> jax.Array:
+  """out_t = mask_t warp(out_{t-1}, flow_t) + (1 - mask_t) synth_t over [B, T, ...]; out_{-1} = `start`
+  [B, H, W, C], or without one out_0 = synth_0."""
+  def step(prev, inputs):
+    s, f, m = inputs
+    out = m * warp(prev, f) + (1 - m) * s
+    return out, out
+
+  first = 0 if start is not None else 1
+  prev = start if start is not None else synth[:, 0]
+  inputs = jax.tree.map(lambda x: jnp.moveaxis(x[:, first:], 1, 0), (synth, flow, mask))
+  _, outs = jax.lax.scan(step, prev, inputs)
+  return jnp.concatenate([synth[:, :first], jnp.moveaxis(outs, 0, 1)], axis=1)
 
 
 def interpolate_anchors(codes: jax.Array, num_frames: int, period: int) -> jax.Array:
@@ -99,6 +139,7 @@ class StyleGenerator(GeneratorBase):
   sprite_motion_dim: int
   sprite_positions: str
   sprite_opacity_offset: float
+  warp: bool
 
   @nn.compact
   def __call__(self, content: jax.Array, motion_noise: jax.Array, context: jax.Array | None = None,
@@ -130,8 +171,15 @@ class StyleGenerator(GeneratorBase):
                              impl=self.impl, name=f"block{i}")(x)
       x = self.add_skip(self._modulate(x, style, f"style{i + 1}"), skips[i + 1], f"skip{i + 1}")
     r = self.output_upsample
-    x = layers.SpatialConv(self.out_channels * r * r, impl=self.impl, name="to_pixels")(x)
-    frames = jnp.tanh(layers.depth_to_space(x, r))
+    frames = jnp.tanh(layers.depth_to_space(layers.SpatialConv(self.out_channels * r * r, impl=self.impl,
+                                                               name="to_pixels")(x), r))
+    if self.warp:  # Flow (2) and mask (1) per pixel, from zero: no flow, half of each.
+      head = layers.depth_to_space(layers.SpatialConv(3 * r * r, impl=self.impl, kernel_init=nn.initializers.zeros,
+                                                      name="to_flow")(x), r)
+      start = context[:, -1].astype(frames.dtype) if context is not None and context.shape[1] else None
+      for name, value in (("synth", frames), ("warp_head", head)):  # For tests and inspection.
+        self.sow("intermediates", name, value)
+      frames = warp_recurrence(frames, head[..., :2], jax.nn.sigmoid(head[..., 2:]), start)
     if self.sprite_layers:  # Opaque-where-drawn layers over the frames, from the same latents (context and class joined).
       frames = sprites.SpriteGenerator(
           widths=self.sprite_widths, out_channels=self.out_channels, output_upsample=r, context_frames=0,
