@@ -91,7 +91,7 @@ def default_config() -> ml_collections.ConfigDict:
   })
 
 
-def warp(image: jax.Array, flow: jax.Array) -> jax.Array:
+def backward_warp(image: jax.Array, flow: jax.Array) -> jax.Array:
   """`image` [B, H, W, C] sampled at p - flow(p), flow [B, H, W, 2] in pixels (rows, columns); bilinear,
   the edge pixels repeated outside."""
   h, w = image.shape[1:3]
@@ -109,7 +109,7 @@ def warp_recurrence(synth: jax.Array, flow: jax.Array, mask: jax.Array, start: j
   [B, H, W, C], or without one out_0 = synth_0."""
   def step(prev, inputs):
     s, f, m = inputs
-    out = m * warp(prev, f) + (1 - m) * s
+    out = m * backward_warp(prev, f) + (1 - m) * s
     return out, out
 
   first = 0 if start is not None else 1
