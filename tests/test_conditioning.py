@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, load_config, run_cli
+from tests.test_train_step import step_draws
 from tests.video_helpers import counter_frames, read_counter, write_video
 from videogan import errors, video_io
 from videogan.data import pipeline
@@ -184,7 +185,7 @@ def test_prediction_l1_term_of_the_g_loss(tiny_config):
   rng = jax.random.key(2)
   new, metrics = jax.jit(make_train_step(gan, config))(state, {"video": real}, rng)
   # Recompute L_G = L_G^GAN(D_new(G(z | x_<2))) + 5 mean |G(z | x_<2)_t - x_t|, t >= 2, outside the step.
-  z_rng, _, g_frames_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+  z_rng, _, g_frames_rng = step_draws(state, rng)
   fake = gan.generate(state.g_params, z_rng, 8, context=real[:, :2])
   l1 = np.abs(np.asarray(fake[:, 2:]) - np.asarray(real[:, 2:])).mean()
   logits, _ = gan.discriminate(new.d_params, new.d_stats, fake, gan.frame_indices(g_frames_rng, 8), update_stats=False)

@@ -9,6 +9,7 @@ import pytest
 from scipy.spatial.distance import pdist
 
 from tests.conftest import REPO, load_config, run_cli
+from tests.test_train_step import step_draws
 from tests.video_helpers import counter_frames, read_counter, write_video
 from videogan import errors
 from videogan.data import one_video, pipeline
@@ -27,6 +28,12 @@ def counter_config(path, holdout=0.2):
   config.data.holdout_fraction = holdout
   config.data.random_flip = False  # A mirror image reverses the counter's stripes.
   return config
+
+
+def model_and_state(config):
+  gan = VideoGAN.from_config(config)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  return gan, state_lib.create_state(jax.random.key(0), gan, g_tx, d_tx)
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +89,7 @@ def test_motion_codes_are_linear_between_anchors():
 
 def test_context_dropout_draws_the_last_clips_whole_and_l1_skips_them(counter_video):
   config = counter_config(counter_video)
-  gan = VideoGAN.from_config(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  state = state_lib.create_state(jax.random.key(0), gan, g_tx, d_tx)
+  gan, state = model_and_state(config)
   assert gan.without_context(4) == 2 and gan.draws_whole_clips
   context = jax.random.uniform(jax.random.key(1), (4, 4, 32, 32, 3), minval=-1, maxval=1)
   clips = gan.generate(state.g_params, jax.random.key(2), 4, context=context)
@@ -98,7 +103,7 @@ def test_context_dropout_draws_the_last_clips_whole_and_l1_skips_them(counter_vi
   real = jax.random.uniform(jax.random.key(3), (4, 10, 32, 32, 3), minval=-1, maxval=1)
   rng = jax.random.key(4)
   _, metrics = jax.jit(make_train_step(gan, config))(state, {"video": real}, rng)
-  z_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)[0]
+  z_rng = step_draws(state, rng)[0]
   fake = np.asarray(gan.generate(state.g_params, z_rng, 4, context=real[:, :4]))
   np.testing.assert_allclose(float(metrics["g_l1"]), np.abs(fake[:2, 4:] - np.asarray(real[:2, 4:])).mean(), rtol=1e-5)
 
@@ -106,9 +111,7 @@ def test_context_dropout_draws_the_last_clips_whole_and_l1_skips_them(counter_vi
 def test_rollout_training_continues_clips_from_their_own_frames_and_l1_skips_them(counter_video):
   config = counter_config(counter_video)
   config.model.rollout_fraction = 0.5
-  gan = VideoGAN.from_config(config)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  state = state_lib.create_state(jax.random.key(0), gan, g_tx, d_tx)
+  gan, state = model_and_state(config)
   assert (gan.without_context(4), gan.rolled_out(4), gan.continuing_truth(4)) == (2, 1, 1)
   real = jax.random.uniform(jax.random.key(3), (4, 10, 32, 32, 3), minval=-1, maxval=1)
   rng = jax.random.key(4)
@@ -127,7 +130,7 @@ def test_rollout_training_continues_clips_from_their_own_frames_and_l1_skips_the
   np.testing.assert_array_equal(clips[2:], plain[2:])
   # The step's L1 toward the truth covers the one clip that continues the real frames.
   _, metrics = jax.jit(make_train_step(gan, config))(state, {"video": real}, rng)
-  z_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)[0]
+  z_rng = step_draws(state, rng)[0]
   fake = np.asarray(gan.generate(state.g_params, z_rng, 4, rollout=True, context=real[:, :4]))
   np.testing.assert_allclose(float(metrics["g_l1"]), np.abs(fake[:1, 4:] - np.asarray(real[:1, 4:])).mean(), rtol=1e-5)
 

@@ -131,7 +131,7 @@ class VideoGAN:
       cond = {k: v[:given] for k, v in conditioning.items()}
       clips = self.generator.apply(params, **self._compute(self.latents(rng, given, with_context)),
                                    **self._compute(cond))
-      rolled = self.rolled_out(batch) if rollout and with_context else 0
+      rolled = self.rolled_out(batch) if rollout else 0
       if rolled:  # The gradient flows through both windows (back-propagation through the rollout).
         again = {k: v[given - rolled :] for k, v in cond.items()} | {"context": clips[given - rolled :, -self.context_frames :]}
         second = self.generator.apply(params, **self._compute(self.latents(jax.random.fold_in(rng, 2), rolled)),
